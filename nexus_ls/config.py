@@ -1,0 +1,84 @@
+"""Run settings and where they come from.
+
+Strongest first: command flags (or LSP settings), then the environment. Anything a
+user must fix is reported as a `NexusError` whose message names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from nexus_ls.errors import NexusError
+
+TOOL_MODES = ("auto", "native", "text")
+
+
+@dataclass
+class ModelSettings:
+    """How to reach the language model; `model=None` means ask the endpoint."""
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str | None = None
+    tool_mode: str = "auto"
+    source: str = "default"
+
+    def public(self) -> dict[str, object]:
+        """The settings as they may be journaled: never the key itself."""
+        data = asdict(self)
+        data["api_key"] = "set" if self.api_key else None
+        return data
+
+
+@dataclass
+class Limits:
+    """Bounds that end a run `failed` with the reason when hit."""
+
+    max_steps: int = 40
+    max_tokens: int = 400_000
+    wall_time: float = 1800.0
+    command_timeout: float = 120.0
+    output_limit: int = 12_000
+
+
+@dataclass
+class RunSettings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    limits: Limits = field(default_factory=Limits)
+
+
+def resolve_model(
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    tool_mode: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ModelSettings:
+    """Pick the endpoint from flags, then the environment; fail with what to set."""
+    env = os.environ if environ is None else environ
+    mode = tool_mode or env.get("NEXUS_TOOL_MODE") or "auto"
+    if mode not in TOOL_MODES:
+        raise NexusError(f"tool mode {mode!r} is not one of {', '.join(TOOL_MODES)}")
+    api_key = env.get("OPENAI_API_KEY") or None
+    chosen_model = model or env.get("NEXUS_MODEL") or None
+    if base_url:
+        return ModelSettings(base_url, api_key, chosen_model, mode, "flag")
+    if env.get("OPENAI_BASE_URL"):
+        return ModelSettings(env["OPENAI_BASE_URL"], api_key, chosen_model, mode, "environment")
+    if api_key:
+        return ModelSettings(None, api_key, chosen_model, mode, "environment")
+    raise NexusError(
+        "no model endpoint configured: pass --base-url URL (any OpenAI-compatible server, "
+        "e.g. http://localhost:11434/v1 for Ollama) or set OPENAI_BASE_URL, "
+        "or set OPENAI_API_KEY for OpenAI; choose the model with --model or NEXUS_MODEL"
+    )
+
+
+def check_limits(limits: Limits) -> Limits:
+    """Reject limits that would make a run meaningless, naming the flag."""
+    for name in ("max_steps", "max_tokens", "wall_time", "command_timeout"):
+        if getattr(limits, name) <= 0:
+            raise NexusError(f"{name.replace('_', '-')} must be positive")
+    return limits
