@@ -1,0 +1,168 @@
+"""How much the sandbox costs next to the raw git commands it is built on.
+
+Run from the repository root: `python -m benchmarks.sandbox [--files N] [--repeats N]`.
+It builds a repository of N files in a temp folder, commits it, dirties about 1% of the
+files and adds 50 untracked ones, then prints median seconds per operation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.table import print_table
+from nexus_ls.config import Limits, ModelSettings, RunSettings
+from nexus_ls.sandbox import (
+    NEXUS_IDENTITY,
+    Workspace,
+    create_worktree,
+    open_workspace,
+    remove_worktree,
+    snapshot,
+)
+
+HEADER = ["operation", "median s", "raw git", "median s", "note"]
+
+
+def make_repo(root: Path, files: int) -> None:
+    """A committed tree of `files` small text files, then ~1% modified and 50 untracked."""
+    per_dir = 100
+    for i in range(files):
+        path = root / f"pkg{i // per_dir:03d}" / f"mod{i % per_dir:03d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# module {i}\nVALUE = {i}\n\n\ndef f():\n    return VALUE\n")
+    _git(root, "init", "--quiet", "--initial-branch=main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "--quiet", "-m", "initial")
+    for i in range(0, files, max(1, files // 100)):
+        path = root / f"pkg{i // per_dir:03d}" / f"mod{i % per_dir:03d}.py"
+        path.write_text(path.read_text() + "# dirty\n")
+    for i in range(50):
+        (root / "untracked" / f"new{i}.py").parent.mkdir(exist_ok=True)
+        (root / "untracked" / f"new{i}.py").write_text(f"NEW = {i}\n")
+
+
+def median_time(
+    action: Callable[[int], object], repeats: int, cleanup: Callable[[int], object] | None = None
+) -> float:
+    """Median wall time of `action(i)`; `cleanup(i)` runs after each, untimed."""
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        action(i)
+        times.append(time.perf_counter() - start)
+        if cleanup is not None:
+            cleanup(i)
+    return statistics.median(times)
+
+
+def sandbox_rows(ws: Workspace, repeats: int) -> list[list[object]]:
+    """Rows comparing sandbox operations with the git commands they replace."""
+    root = ws.root
+    base = snapshot(ws)
+    raw_dir = ws.state_dir / "bench-raw"
+
+    def raw_add(i: int) -> None:
+        _git(root, "worktree", "add", "--quiet", "-b", f"raw/{i}", str(raw_dir / str(i)), base)
+
+    def raw_remove(i: int) -> None:
+        _git(root, "worktree", "remove", "--force", str(raw_dir / str(i)))
+        _git(root, "branch", "-D", "--quiet", f"raw/{i}")
+
+    return [
+        [
+            "snapshot()",
+            median_time(lambda i: snapshot(ws), repeats),
+            "git stash create",
+            median_time(lambda i: _git(root, "stash", "create"), repeats),
+            "stash create leaves out untracked files",
+        ],
+        [
+            "create_worktree()",
+            median_time(
+                lambda i: create_worktree(ws, f"bench{i}", base),
+                repeats,
+                cleanup=lambda i: remove_worktree(ws, f"bench{i}"),
+            ),
+            "git worktree add",
+            median_time(raw_add, repeats, cleanup=raw_remove),
+            "disk-bound, noisy",
+        ],
+    ]
+
+
+def step_overhead_rows(ws: Workspace, steps: int) -> list[list[object]]:
+    """A scripted run through the real supervisor and agent process, the model's time taken out.
+
+    Half the steps write a file (one commit each), half read one; the scripted model
+    answers at once, and its measured latency is subtracted from the run's wall time.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from scripted_model import ScriptedModel, call  # the test double, used here as a stopwatch
+
+    from nexus_ls.supervisor import Supervisor
+
+    script = []
+    for i in range(steps // 2):
+        script.append(call("write_file", "bench", path=f"bench/f{i}.txt", content=f"{i}\n"))
+        script.append(call("read_file", "bench", path=f"bench/f{i}.txt"))
+    script.append(call("finish", summary="done"))
+    with ScriptedModel(script) as model:
+        settings = RunSettings(
+            ModelSettings(base_url=model.url, model="scripted-model"),
+            Limits(max_steps=steps + 5),
+        )
+        supervisor = Supervisor(ws)
+        started = time.perf_counter()
+        record = supervisor.start("benchmark", settings)
+        launched = time.perf_counter() - started
+        record = supervisor.wait(record.id)
+        total = time.perf_counter() - started
+    events = supervisor.journal.query(run=record.id, category="model")
+    model_s = sum(e["data"].get("latency_ms", 0) for e in events) / 1000
+    per_step = (total - launched - model_s) / max(record.steps, 1)
+    remove_worktree(ws, record.id)
+    return [
+        ["run start (snapshot, worktree, spawn)", launched, "", "", f"status {record.status}"],
+        ["per step, model time excluded", per_step, "", "", f"{record.steps} steps, half commit"],
+    ]
+
+
+def main() -> None:
+    """Build the repository, measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="steps of the scripted run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
+        root = Path(tmp) / "repo"
+        root.mkdir()
+        make_repo(root, args.files)
+        ws = open_workspace(root)
+        print(f"{args.files} files, ~1% modified, 50 untracked; median of {args.repeats} runs\n")
+        rows = [*sandbox_rows(ws, args.repeats), *step_overhead_rows(ws, args.steps)]
+        print_table([HEADER, *rows])
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env={**os.environ, **NEXUS_IDENTITY},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+if __name__ == "__main__":
+    main()

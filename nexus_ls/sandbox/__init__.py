@@ -1,0 +1,41 @@
+"""The sandbox: snapshots of the user's state, run worktrees, step commits, safe paths, review.
+
+Everything a run does to files happens in its own worktree on branch `nexus/<run-id>`;
+the user's working tree changes only through `accept`.
+"""
+
+from nexus_ls.sandbox.commits import changed_files, commit_step, format_message
+from nexus_ls.sandbox.paths import PathEscape, relative, resolve_inside
+from nexus_ls.sandbox.repo import NEXUS_IDENTITY, Workspace, git, git_bytes, open_workspace
+from nexus_ls.sandbox.review import MergeConflict, accept, changed_paths, discard, net_diff
+from nexus_ls.sandbox.snapshot import snapshot
+from nexus_ls.sandbox.worktree import (
+    branch_name,
+    create_worktree,
+    remove_worktree,
+    worktree_path,
+)
+
+__all__ = [
+    "NEXUS_IDENTITY",
+    "MergeConflict",
+    "PathEscape",
+    "Workspace",
+    "accept",
+    "branch_name",
+    "changed_files",
+    "changed_paths",
+    "commit_step",
+    "create_worktree",
+    "discard",
+    "format_message",
+    "git",
+    "git_bytes",
+    "net_diff",
+    "open_workspace",
+    "relative",
+    "remove_worktree",
+    "resolve_inside",
+    "snapshot",
+    "worktree_path",
+]

@@ -1,0 +1,139 @@
+"""Finding the user's repository and running git in it.
+
+Every git call in the sandbox goes through `run_git`, so failures become one readable
+`NexusError` line and commits never depend on the machine's git identity.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from git import Git, Repo
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
+from nexus_ls.errors import NexusError
+
+NEXUS_IDENTITY: dict[str, str] = {
+    "GIT_AUTHOR_NAME": "NEXUS",
+    "GIT_AUTHOR_EMAIL": "nexus@localhost",
+    "GIT_COMMITTER_NAME": "NEXUS",
+    "GIT_COMMITTER_EMAIL": "nexus@localhost",
+}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A user's repository as NEXUS sees it; state lives in the common dir, never the tree."""
+
+    root: Path
+    common_dir: Path
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class GitResult:
+    """Outcome of a git command whose exit status the caller wants to judge itself."""
+
+    status: int
+    stdout: bytes
+    stderr: str
+
+
+def open_workspace(path: str | Path) -> Workspace:
+    """Find the repository around `path`, so commands work from any subdirectory."""
+    start = Path(path).expanduser()
+    if not start.exists():
+        raise NexusError(f"{start} does not exist; pass an existing folder (-C DIR)")
+    if not start.is_dir():
+        start = start.parent
+    try:
+        repo = Repo(start, search_parent_directories=True)
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        raise NexusError(
+            f"{start} is not inside a git repository; "
+            "run `git init` there (or pass -C DIR) to start"
+        ) from None
+    try:
+        if repo.bare or repo.working_tree_dir is None:
+            raise NexusError(
+                f"{start} is a bare git repository; NEXUS needs a working tree "
+                "(clone it or pass -C DIR of a checkout)"
+            )
+        root = Path(repo.working_tree_dir).resolve()
+        common_dir = Path(repo.common_dir).resolve()
+    finally:
+        repo.close()
+    state_dir = common_dir / "nexus"
+    state_dir.mkdir(exist_ok=True)
+    return Workspace(root=root, common_dir=common_dir, state_dir=state_dir)
+
+
+def run_git(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> GitResult:
+    """Run git without judging the exit status (merge-tree and diff --quiet speak through it)."""
+    # GitPython silently falls back to the process's cwd when the given one is missing,
+    # which could aim a destructive command at the wrong repository.
+    if not Path(cwd).is_dir():
+        raise NexusError(f"{cwd} does not exist; cannot run git {args[0] if args else ''}")
+    command = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]
+    with tempfile.TemporaryFile() as stream:
+        if stdin is not None:
+            stream.write(stdin)
+            stream.seek(0)
+        status, out, err = Git(str(cwd)).execute(
+            command,
+            istream=stream if stdin is not None else None,
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+            env=env,
+        )
+    return GitResult(status=status, stdout=out, stderr=err)
+
+
+def git_bytes(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> bytes:
+    """Raw stdout, for blobs and NUL-separated listings whose bytes matter."""
+    result = run_git(cwd, *args, env=env, stdin=stdin)
+    if result.status != 0:
+        raise NexusError(f"git {args[0] if args else ''} failed: {_error_line(result.stderr)}")
+    return result.stdout
+
+
+def git(
+    cwd: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> str:
+    """Text stdout without its trailing newline; a failure raises NexusError with git's reason."""
+    out = git_bytes(cwd, *args, env=env, stdin=stdin).decode("utf-8", "surrogateescape")
+    return out[:-1] if out.endswith("\n") else out
+
+
+def _error_line(stderr: str) -> str:
+    """Pick the line of git's stderr that says what went wrong."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[0] if lines else "no message from git"
+
+
+def head_commit(cwd: Path) -> str | None:
+    """HEAD's commit, or None in a repository without commits yet."""
+    result = run_git(cwd, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    if result.status != 0:
+        return None
+    return result.stdout.decode().strip()

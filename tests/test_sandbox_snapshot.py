@@ -1,0 +1,191 @@
+"""Snapshots of the user's state, in every repository shape, leave the user's repo as it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from helpers_git import (
+    commit_all,
+    disk_files,
+    make_repo,
+    repo_state,
+    run,
+    tree_files,
+    tree_modes,
+    write,
+)
+
+from nexus_ls.sandbox import open_workspace, snapshot
+
+
+def parents(root: Path, sha: str) -> list[str]:
+    return run(root, "rev-list", "--parents", "-n", "1", sha).split()[1:]
+
+
+def test_no_commits_yet_with_staged_and_untracked(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "new")
+    write(root, "staged.txt", "staged\n")
+    write(root, "untracked/x.txt", "x\n")
+    write(root, ".gitignore", "*.log\n")
+    write(root, "debug.log", "noise\n")
+    run(root, "add", "staged.txt")
+    before = repo_state(root)
+    sha = snapshot(open_workspace(root))
+    assert parents(root, sha) == []
+    assert tree_files(root, sha) == {
+        "staged.txt": b"staged\n",
+        "untracked/x.txt": b"x\n",
+        ".gitignore": b"*.log\n",
+    }
+    assert repo_state(root) == before
+    assert run(root, "log", "-1", "--format=%an|%s", sha) == (
+        "NEXUS|nexus: snapshot of the working tree"
+    )
+
+
+def test_no_commits_and_no_index_file_at_all(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "new")
+    write(root, "only.txt", "only\n")
+    before = repo_state(root)
+    assert before.index is None
+    sha = snapshot(open_workspace(root))
+    assert tree_files(root, sha) == {"only.txt": b"only\n"}
+    assert repo_state(root) == before
+
+
+def test_dirty_tree_every_kind_of_change(tmp_path: Path) -> None:
+    root = make_repo(
+        tmp_path / "proj",
+        {
+            "staged.txt": "v1\n",
+            "unstaged.txt": "v1\n",
+            "both.txt": "v1\n",
+            "deleted.txt": "gone soon\n",
+            "removed/by_git_rm.txt": "gone soon\n",
+            "same.txt": "same\n",
+            ".gitignore": "*.log\nbuild/\n",
+        },
+    )
+    head = run(root, "rev-parse", "HEAD")
+    write(root, "staged.txt", "v2 staged\n")
+    run(root, "add", "staged.txt")
+    write(root, "unstaged.txt", "v2 unstaged\n")
+    write(root, "both.txt", "v2 staged\n")
+    run(root, "add", "both.txt")
+    write(root, "both.txt", "v3 on disk\n")
+    (root / "deleted.txt").unlink()
+    run(root, "rm", "--quiet", "removed/by_git_rm.txt")
+    write(root, "new.txt", "new\n")
+    write(root, "newdir/deep/x.txt", "deep\n")
+    write(root, "app.log", "ignored\n")
+    write(root, "build/out.o", b"\x7fELF")
+    write(root, "stash-me.txt", "will be stashed\n")
+    run(root, "add", "stash-me.txt")
+    run(root, "stash", "push", "--quiet", "--", "stash-me.txt")
+    before = repo_state(root)
+
+    sha = snapshot(open_workspace(root))
+
+    assert parents(root, sha) == [head]
+    expected = {k: v for k, v in disk_files(root).items() if not k.endswith((".log", ".o"))}
+    assert tree_files(root, sha) == expected
+    assert tree_files(root, sha)["both.txt"] == b"v3 on disk\n"
+    assert "deleted.txt" not in expected and "removed/by_git_rm.txt" not in expected
+    assert repo_state(root) == before
+
+
+def test_detached_head(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "proj", {"a.txt": "one\n"})
+    first = run(root, "rev-parse", "HEAD")
+    write(root, "a.txt", "two\n")
+    commit_all(root, "second")
+    run(root, "checkout", "--quiet", "--detach", first)
+    write(root, "a.txt", "dirty on detached\n")
+    before = repo_state(root)
+    sha = snapshot(open_workspace(root))
+    assert parents(root, sha) == [first]
+    assert tree_files(root, sha) == {"a.txt": b"dirty on detached\n"}
+    assert repo_state(root) == before
+    assert run(root, "rev-parse", "--abbrev-ref", "HEAD") == "HEAD"
+
+
+def test_spaces_and_non_ascii_names(tmp_path: Path) -> None:
+    names = {
+        "dir with space/file name.txt": "spaces\n",
+        "ünïcödé.txt": "accents\n",
+        "日本語/ファイル.md": "kanji\n",
+        'quote"and\ttab.txt': "odd\n",
+    }
+    root = make_repo(tmp_path / "proj", dict(list(names.items())[:2]))
+    for rel, content in list(names.items())[2:]:
+        write(root, rel, content)
+    write(root, "ünïcödé.txt", "accents changed\n")
+    before = repo_state(root)
+    sha = snapshot(open_workspace(root))
+    files = tree_files(root, sha)
+    assert files == {
+        **{k: v.encode() for k, v in names.items()},
+        "ünïcödé.txt": b"accents changed\n",
+    }
+    assert repo_state(root) == before
+
+
+def test_binary_exec_bit_and_symlink(tmp_path: Path) -> None:
+    blob = bytes(range(256)) * 40
+    root = make_repo(tmp_path / "proj", {"data.bin": blob, "run.sh": "#!/bin/sh\n"})
+    write(root, "data.bin", blob[::-1] + b"\0\0")
+    os.chmod(root / "run.sh", 0o755)
+    os.symlink("data.bin", root / "link")
+    before = repo_state(root)
+    sha = snapshot(open_workspace(root))
+    assert tree_files(root, sha)["data.bin"] == blob[::-1] + b"\0\0"
+    modes = tree_modes(root, sha)
+    assert modes == {"data.bin": "100644", "run.sh": "100755", "link": "120000"}
+    assert tree_files(root, sha)["link"] == b"data.bin"
+    assert repo_state(root) == before
+
+
+def test_opened_from_a_subdirectory(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "proj", {"top.txt": "top\n", "sub/deeper/s.txt": "s\n"})
+    write(root, "top.txt", "top changed\n")
+    write(root, "sub/new.txt", "new\n")
+    before = repo_state(root)
+    sha = snapshot(open_workspace(root / "sub" / "deeper"))
+    assert tree_files(root, sha) == {
+        "top.txt": b"top changed\n",
+        "sub/deeper/s.txt": b"s\n",
+        "sub/new.txt": b"new\n",
+    }
+    assert repo_state(root) == before
+
+
+def test_explicit_parent_and_message(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "proj", {"a.txt": "1\n"})
+    first = run(root, "rev-parse", "HEAD")
+    write(root, "a.txt", "2\n")
+    commit_all(root, "second")
+    sha = snapshot(open_workspace(root), parent=first, message="custom")
+    assert parents(root, sha) == [first]
+    assert run(root, "log", "-1", "--format=%s", sha) == "custom"
+    assert tree_files(root, sha) == {"a.txt": b"2\n"}
+
+
+def test_clean_tree_snapshot_has_heads_tree(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "proj", {"a.txt": "1\n"})
+    sha = snapshot(open_workspace(root))
+    assert run(root, "rev-parse", f"{sha}^{{tree}}") == run(root, "rev-parse", "HEAD^{tree}")
+
+
+def test_users_checkout_is_a_linked_worktree(tmp_path: Path) -> None:
+    main = make_repo(tmp_path / "main", {"a.txt": "main\n"})
+    run(main, "worktree", "add", "--quiet", "-b", "feature", str(tmp_path / "feature"))
+    feature = tmp_path / "feature"
+    write(feature, "a.txt", "feature work\n")
+    write(feature, "b.txt", "staged in feature\n")
+    run(feature, "add", "b.txt")
+    before_main, before_feature = repo_state(main), repo_state(feature)
+    sha = snapshot(open_workspace(feature))
+    assert tree_files(main, sha) == {"a.txt": b"feature work\n", "b.txt": b"staged in feature\n"}
+    assert repo_state(main) == before_main
+    assert repo_state(feature) == before_feature
