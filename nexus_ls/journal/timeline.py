@@ -1,0 +1,166 @@
+"""A run told step by step, for `nexus show`: what the model thought, did, and got back.
+
+The journal stores everything; a reader of a run wants the story. Each step shows the model's
+words (its rationale), the tool call, an excerpt of the result and any diff, with long output
+cut to a few lines so a twenty-step run still fits a screen or two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+RESULT_LINES = 8
+DIFF_LINES = 40
+LINE_CHARS = 160
+INDENT = " " * 11
+
+
+def timeline(events: list[dict]) -> str:
+    """Every run in `events` (in order of first appearance), one block per run."""
+    runs: dict[str | None, list[dict]] = {}
+    for event in events:
+        runs.setdefault(event.get("run"), []).append(event)
+    if not runs:
+        return "No events.\n"
+    return "\n".join(_run_block(run, run_events) for run, run_events in runs.items())
+
+
+def _run_block(run: str | None, events: list[dict]) -> str:
+    events = sorted(events, key=lambda event: str(event.get("ts", "")))
+    task = next((_data(e).get("task") for e in events if _data(e).get("task")), None)
+    out = [f"Run {run}" + (f": {_clip(str(task))}" if task else "") if run else "Outside any run"]
+    step: Any = None
+    tokens = [0, 0]
+    for event in events:
+        data = _data(event)
+        if event.get("category") == "model":
+            tokens[0] += _int(data.get("prompt_tokens"))
+            tokens[1] += _int(data.get("completion_tokens"))
+        if event.get("step") is not None and event.get("step") != step:
+            step = event.get("step")
+            out.append(f"\nStep {step}  {str(event.get('ts', ''))[11:19]}")
+        elif event.get("step") is None and event.get("category") == "run" and step is not None:
+            step = None  # the run's own events after its steps: its outcome
+            out.append("")
+        render = _RENDERERS.get(str(event.get("category")), _render_other)
+        out.extend("  " + line for line in render(event, data))
+    if any(tokens):
+        out.append(f"\nTokens: {tokens[0]} prompt, {tokens[1]} completion")
+    return "\n".join(out) + "\n"
+
+
+def _render_run(event: dict, data: dict) -> list[str]:
+    lines = []
+    if data.get("branch"):
+        base = f" from {str(data['base'])[:12]}" if data.get("base") else ""
+        lines.append(_field("branch", f"{data['branch']}{base}"))
+    if data.get("status"):
+        summary = f": {_clip(str(data['summary']))}" if data.get("summary") else ""
+        lines.append(_field("status", f"{data['status']}{summary}"))
+    return lines or [_field("run", str(event.get("message", "")))]
+
+
+def _render_model(event: dict, data: dict) -> list[str]:
+    text = str(data.get("text") or "").strip()
+    return _block("thought", text) if text else []
+
+
+def _render_tool(event: dict, data: dict) -> list[str]:
+    args = data.get("arguments")
+    args = args if isinstance(args, dict) else {}
+    shown = ", ".join(f"{key}={_short(value)}" for key, value in args.items() if key != "reason")
+    lines = [_field("tool", f"{data.get('tool', '?')}({shown})")]
+    if args.get("reason"):
+        lines.append(_field("reason", _clip(str(args["reason"]))))
+    status = "ok" if data.get("ok", True) else "error"
+    if data.get("duration_ms") is not None:
+        status += f", {data['duration_ms']} ms"
+    lines.extend(_block("result", str(data.get("result") or ""), status))
+    return lines
+
+
+def _render_edit(event: dict, data: dict) -> list[str]:
+    commit = f"  commit {str(data['commit'])[:12]}" if data.get("commit") else ""
+    lines = [_field("edit", f"{data.get('path', '?')}{commit}")]
+    diff = str(data.get("diff") or "")
+    lines.extend(INDENT + "| " + line for line in _excerpt(diff, DIFF_LINES))
+    return lines
+
+
+def _render_command(event: dict, data: dict) -> list[str]:
+    status = "timed out" if data.get("timed_out") else f"exit {data.get('exit_code', '?')}"
+    if data.get("duration_ms") is not None:
+        status += f", {data['duration_ms']} ms"
+    head = _field("command", f"$ {_clip(str(data.get('command', '')))}")
+    return [head, *_block("output", str(data.get("output") or ""), status)]
+
+
+def _render_test(event: dict, data: dict) -> list[str]:
+    counts = f"{data.get('passed', '?')} passed, {data.get('failed', '?')} failed"
+    status = f"{counts}, exit {data.get('exit_code', '?')}"
+    head = _field("tests", f"$ {_clip(str(data.get('command', '')))}")
+    return [head, *_block("output", str(data.get("output") or ""), status)]
+
+
+def _render_error(event: dict, data: dict) -> list[str]:
+    lines = [_field("error", str(event.get("message", "")))]
+    if data.get("cause"):
+        lines.extend(_block("cause", str(data["cause"])))
+    return lines
+
+
+def _render_other(event: dict, data: dict) -> list[str]:
+    return [_field(str(event.get("category", "?")), str(event.get("message", "")))]
+
+
+_RENDERERS: dict[str, Callable[[dict, dict], list[str]]] = {
+    "run": _render_run,
+    "model": _render_model,
+    "tool": _render_tool,
+    "edit": _render_edit,
+    "command": _render_command,
+    "test": _render_test,
+    "error": _render_error,
+}
+
+
+def _field(label: str, text: str) -> str:
+    return f"{label:<9}{text}"
+
+
+def _block(label: str, text: str, head: str = "") -> list[str]:
+    """A labelled block: `head` on the label's line, then an excerpt of `text` under it."""
+    body = _excerpt(text, RESULT_LINES)
+    if not head:
+        head, body = (body[0], body[1:]) if body else ("", [])
+    return [_field(label, head), *(INDENT + "| " + line for line in body)]
+
+
+def _excerpt(text: str, max_lines: int) -> list[str]:
+    lines = text.rstrip("\n").splitlines()
+    kept = [_clip(line) for line in lines[:max_lines]]
+    if len(lines) > max_lines:
+        kept.append(f"… {len(lines) - max_lines} more lines")
+    return kept
+
+
+def _clip(text: str, limit: int = LINE_CHARS) -> str:
+    text = text.replace("\t", "    ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, str):
+        return json.dumps(_clip(value.replace("\n", "⏎"), limit), ensure_ascii=False)
+    return _clip(json.dumps(value, ensure_ascii=False), limit)
+
+
+def _data(event: dict) -> dict:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
