@@ -1,0 +1,71 @@
+"""The small types every tool shares.
+
+They live apart from the registry so tool modules can use them without importing the
+registry that lists those same modules.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ToolContext:
+    """Where and how a run's tools act; one per run."""
+
+    root: Path
+    command_timeout: float = 120.0
+    output_limit: int = 12_000
+    cancel: threading.Event | None = None
+
+
+@dataclass
+class ToolResult:
+    """An observation for the model (`output`) plus details for the journal (`data`)."""
+
+    ok: bool
+    output: str
+    data: dict[str, Any] = field(default_factory=dict)
+    category: str = "tool"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool as the model sees it (name, description, JSON schema) and the code behind it."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    run: Callable[..., ToolResult]
+    category: str = "tool"
+
+
+class ToolError(ValueError):
+    """A refusal the model can act on; its message becomes the observation."""
+
+
+def failure(message: str, category: str = "tool", **data: Any) -> ToolResult:
+    """An error observation; the prefix lets the model tell errors from results at a glance."""
+    text = message if message.startswith("error: ") else f"error: {message}"
+    data = {"error": text[len("error: ") :], **data}
+    return ToolResult(ok=False, output=text, data=data, category=category)
+
+
+REASON = {
+    "type": "string",
+    "description": "Optional: why you take this step; recorded in the journal and commit.",
+}
+
+
+def object_schema(properties: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:
+    """A JSON schema for tool arguments; every tool also accepts `reason`."""
+    return {
+        "type": "object",
+        "properties": {**properties, "reason": REASON},
+        "required": list(required),
+        "additionalProperties": False,
+    }

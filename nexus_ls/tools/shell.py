@@ -1,0 +1,159 @@
+"""Running the model's shell commands in the worktree.
+
+Each command gets its own process group so a timeout or a cancel kills everything it
+started, not just the shell. Output goes to a temporary file, never a pipe: a command
+that prints gigabytes cannot fill memory, and one that leaves a background child
+holding the output open cannot hang us.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nexus_ls.journal.redact import secret_env_names
+from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
+from nexus_ls.tools.output import cap_file
+
+MAX_TIMEOUT = 3600.0
+_POLL = 0.05  # how often a running command is checked for its deadline and cancel
+
+
+@dataclass
+class CommandOutcome:
+    """What a finished (or killed) command left behind."""
+
+    command: str
+    exit_code: int | None
+    duration_ms: int
+    timed_out: bool
+    cancelled: bool
+    output: str
+
+
+def command_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for the model's commands: ours, minus secrets the model must not see."""
+    env = dict(os.environ if environ is None else environ)
+    for name in secret_env_names(env):
+        del env[name]
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_shell(
+    command: str,
+    root: Path,
+    timeout: float,
+    limit: int,
+    cancel: threading.Event | None = None,
+) -> CommandOutcome:
+    """Run `command` with `sh` in `root`; kill its whole process group on timeout or cancel."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as sink:
+        proc = subprocess.Popen(
+            command,
+            shell=True,
+            cwd=root,
+            env=command_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        timed_out = cancelled = False
+        deadline = started + timeout
+        while True:
+            try:
+                proc.wait(timeout=_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+            elif time.monotonic() >= deadline:
+                timed_out = True
+            if cancelled or timed_out:
+                _kill_group(proc.pid)
+                proc.wait()
+                break
+        # Background children must not outlive the command that started them.
+        _kill_group(proc.pid)
+        output = cap_file(sink, limit)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    killed = timed_out or cancelled
+    return CommandOutcome(
+        command, None if killed else proc.returncode, duration_ms, timed_out, cancelled, output
+    )
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def describe_kill(outcome: CommandOutcome, timeout: float) -> str | None:
+    """The error line for a command that did not finish by itself, else None."""
+    if outcome.cancelled:
+        return "error: cancelled; the command and everything it started were killed"
+    if outcome.timed_out:
+        return (
+            f"error: timed out after {timeout:g} s; the command and everything it started were "
+            "killed (pass a larger timeout, or run less at once)"
+        )
+    return None
+
+
+def check_timeout(timeout: float | None, default: float) -> float:
+    """The timeout to use; a model's out-of-range value is refused with the allowed range."""
+    if timeout is None:
+        return default
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise ToolError(f"timeout must be between 0 and {MAX_TIMEOUT:g} seconds")
+    return float(timeout)
+
+
+def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> ToolResult:
+    """Run a shell command in the project root; stdout and stderr come back together."""
+    if not command.strip():
+        raise ToolError("command is empty; give a shell command to run")
+    seconds = check_timeout(timeout, ctx.command_timeout)
+    if ctx.cancel is not None and ctx.cancel.is_set():
+        return failure("cancelled before the command started", category="command")
+    outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel)
+    data = asdict(outcome)
+    shown = outcome.output or "(no output)"
+    error = describe_kill(outcome, seconds)
+    if error is not None:
+        return ToolResult(False, f"{error}\noutput so far:\n{shown}", data, category="command")
+    head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
+    return ToolResult(True, f"{head}\n{shown}", data, category="command")
+
+
+TOOLS = (
+    Tool(
+        "run_command",
+        "Run a shell command in the project root (stdin is empty; stdout and stderr are "
+        "combined; background processes do not outlive the command). Non-zero exit codes "
+        "are reported, not errors.",
+        object_schema(
+            {
+                "command": {"type": "string", "description": "The shell command line."},
+                "timeout": {
+                    "type": "number",
+                    "description": "Seconds before the command is killed (the default suits most).",
+                },
+            },
+            ["command"],
+        ),
+        run_command,
+        category="command",
+    ),
+)
