@@ -1,0 +1,169 @@
+"""Agent process entry: `python -m nexus_ls.agent`.
+
+Reads one `start` message on stdin, runs the agent in the worktree it names, and
+streams events and a final result on its protocol stream (the original stdout).
+Anything else that prints goes to stderr, so stray output cannot corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from nexus_ls.agent import protocol
+from nexus_ls.agent.loop import Agent, Outcome
+from nexus_ls.agent.model import ChatModel, ModelError
+from nexus_ls.config import Limits, ModelSettings
+from nexus_ls.journal import Redactor, now_iso
+from nexus_ls.sandbox import commit_step, git
+from nexus_ls.tools import ToolContext, tool_specs
+
+DIFF_LIMIT = 200_000
+OFFERED_TOOLS = (
+    "read_file",
+    "list_files",
+    "search",
+    "write_file",
+    "edit_file",
+    "run_command",
+    "run_tests",
+    "finish",
+)
+
+
+def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Event) -> Outcome:
+    redactor = Redactor()
+
+    def emit(
+        level: str,
+        category: str,
+        message: str,
+        *,
+        step: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        channel.send(
+            {
+                "type": protocol.EVENT,
+                "ts": now_iso(),
+                "level": level,
+                "category": category,
+                "message": message,
+                "step": step,
+                "data": data or {},
+            }
+        )
+
+    worktree = Path(start["worktree"])
+    limits = Limits(**start.get("limits", {}))
+    settings = ModelSettings(**start["model"])
+    model = ChatModel(
+        settings,
+        tool_specs(OFFERED_TOOLS),
+        cancel=cancel,
+        notify=lambda level, msg, data: emit(level, "model", msg, data=data),
+    )
+
+    def on_change(tool: str, summary: str, rationale: str, step: int) -> None:
+        sha = commit_step(
+            worktree, tool, summary, redactor.scrub_text(rationale), start["run_id"], step
+        )
+        if sha:
+            diff = git(worktree, "show", "--format=", "--patch", sha)
+            files = git(worktree, "show", "--format=", "--name-only", sha).splitlines()
+            emit(
+                "INFO",
+                "edit",
+                f"step {step}: commit {sha[:10]} {tool}: {summary}",
+                step=step,
+                data={
+                    "commit": sha,
+                    "files": files,
+                    "diff": diff[:DIFF_LIMIT],
+                    "diff_truncated": len(diff) > DIFF_LIMIT,
+                    "rationale": rationale,
+                },
+            )
+
+    ctx = ToolContext(
+        root=worktree,
+        command_timeout=limits.command_timeout,
+        output_limit=limits.output_limit,
+        cancel=cancel,
+    )
+    name = model.resolve_name()
+    emit(
+        "INFO",
+        "agent",
+        f"agent started with model {name}",
+        data={"model": name, "pid": os.getpid()},
+    )
+    agent = Agent(model, ctx, limits, emit, on_change)
+    return agent.run(start["task"], start.get("context", ""))
+
+
+def main() -> int:
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    channel = protocol.Channel(out)
+    start = protocol.decode(sys.stdin.buffer.readline() or b"")
+    if not start or start.get("type") != protocol.START:
+        channel.send(
+            {
+                "type": protocol.RESULT,
+                "status": "failed",
+                "summary": "",
+                "error": "agent process got no start message",
+            }
+        )
+        return 2
+    cancel = threading.Event()
+
+    def listen() -> None:
+        for line in sys.stdin.buffer:
+            message = protocol.decode(line)
+            if message and message.get("type") == protocol.CANCEL:
+                break
+        cancel.set()  # a cancel message, or the host is gone
+
+    threading.Thread(target=listen, daemon=True).start()
+    error = None
+    try:
+        outcome = run(start, channel, cancel)
+    except ModelError as exc:
+        error = str(exc)
+        outcome = Outcome("failed", error)
+    except Exception as exc:  # the host must always get a result it can journal
+        error = f"agent crashed: {type(exc).__name__}: {exc}"
+        channel.send(
+            {
+                "type": protocol.EVENT,
+                "ts": now_iso(),
+                "level": "ERROR",
+                "category": "error",
+                "message": error,
+                "step": None,
+                "data": {"traceback": traceback.format_exc()},
+            }
+        )
+        outcome = Outcome("failed", error)
+    channel.send(
+        {
+            "type": protocol.RESULT,
+            "status": outcome.status,
+            "summary": outcome.summary,
+            "steps": outcome.steps,
+            "tokens": outcome.tokens,
+            "error": error,
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The language model behind an agent, through the `openai` client.
+
+One place turns the loop's neutral history into the endpoint's messages (native
+tool calls or the text fallback), retries what is worth retrying, and turns every
+other endpoint problem into a one-line `ModelError` that says what to set.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from nexus_ls.agent import textmode
+from nexus_ls.config import ModelSettings
+
+Notify = Callable[[str, str, dict[str, Any]], None]  # level, message, data
+
+
+class ModelError(Exception):
+    """The endpoint cannot serve this run; the message says what to set."""
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Turn:
+    text: str  # the model's own words: the rationale of its actions
+    raw: str  # the reply as sent, kept in the history
+    calls: list[ToolCall] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+
+
+_RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError)
+
+
+class ChatModel:
+    """Chat completions with tools; switches to the text fallback when tools are refused."""
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        tools: list[dict[str, Any]],
+        *,
+        notify: Notify,
+        cancel: threading.Event | None = None,
+        timeout: float = 300.0,
+        retries: int = 4,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.tools = tools
+        self.mode = "text" if settings.tool_mode == "text" else "native"
+        self.notify = notify
+        self.cancel = cancel or threading.Event()
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.url = settings.base_url or "https://api.openai.com/v1"
+        self.client = openai.OpenAI(
+            base_url=settings.base_url or None,
+            api_key=settings.api_key or "not-needed",
+            max_retries=0,
+            timeout=timeout,
+        )
+        self.name = settings.model or ""
+
+    def resolve_name(self) -> str:
+        """The model to use: the setting, else the first the endpoint lists."""
+        if not self.name:
+            available = self._available()
+            if not available:
+                raise ModelError(
+                    f"the endpoint at {self.url} lists no models; set --model or NEXUS_MODEL"
+                )
+            self.name = available[0]
+            self.notify("INFO", f"model not set; using {self.name}, the first {self.url} lists", {})
+        return self.name
+
+    def complete(self, history: list[dict[str, Any]]) -> Turn:
+        attempt = 0
+        while True:
+            try:
+                return self._create(history)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if self.mode == "native" and self.settings.tool_mode == "auto":
+                    self.mode = "text"
+                    self.notify(
+                        "WARNING",
+                        "endpoint refused native tool calls; using text tool calls",
+                        {"error": _short(exc)},
+                    )
+                    continue
+                raise ModelError(
+                    f"the endpoint at {self.url} refused the request: {_short(exc)}"
+                ) from exc
+            except (*_RETRYABLE, openai.APIConnectionError) as exc:
+                limit = self.retries if isinstance(exc, _RETRYABLE) else min(self.retries, 2)
+                if attempt >= limit:
+                    raise ModelError(_describe(exc, self.url, attempt)) from exc
+                delay = self.retry_delay * 2**attempt
+                attempt += 1
+                self.notify(
+                    "WARNING",
+                    f"model call failed ({_short(exc)}); retry {attempt} in {delay:.1f}s",
+                    {"attempt": attempt, "delay_s": delay},
+                )
+                if self.cancel.wait(delay):
+                    raise ModelError("cancelled while waiting to retry the model") from exc
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                raise self._key_error(exc) from exc
+            except openai.NotFoundError as exc:
+                raise ModelError(self._not_found()) from exc
+            except openai.APIStatusError as exc:
+                raise ModelError(
+                    f"the endpoint at {self.url} answered HTTP {exc.status_code}: {_short(exc)}"
+                ) from exc
+
+    def _create(self, history: list[dict[str, Any]]) -> Turn:
+        kwargs: dict[str, Any] = {"model": self.name, "messages": self._render(history)}
+        if self.mode == "native":
+            kwargs["tools"] = self.tools
+        started = time.monotonic()
+        response = self.client.chat.completions.create(**kwargs)
+        latency = int((time.monotonic() - started) * 1000)
+        if not response.choices:
+            raise ModelError(f"the endpoint at {self.url} answered with no choices")
+        message = response.choices[0].message
+        raw = message.content or ""
+        calls = [
+            ToolCall(c.id or f"call_{i}", c.function.name, c.function.arguments or "{}")
+            for i, c in enumerate(getattr(message, "tool_calls", None) or [])
+            if getattr(c, "function", None) is not None
+        ]
+        text = raw
+        if not calls:
+            parsed = textmode.parse_call(raw)
+            if parsed:
+                text, name, args = parsed
+                calls = [ToolCall(f"call_{int(started * 1000) % 10**8}", name, args)]
+        usage = response.usage
+        return Turn(
+            text=text.strip(),
+            raw=raw,
+            calls=calls,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            latency_ms=latency,
+        )
+
+    def _render(self, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Neutral history -> the messages this endpoint and mode expect."""
+        out: list[dict[str, Any]] = []
+        for entry in history:
+            role = entry["role"]
+            if role == "system" and self.mode == "text":
+                out.append(
+                    {
+                        "role": "system",
+                        "content": entry["content"] + "\n\n" + textmode.tools_prompt(self.tools),
+                    }
+                )
+            elif role == "assistant":
+                message: dict[str, Any] = {"role": "assistant", "content": entry["content"] or ""}
+                if self.mode == "native" and entry.get("calls"):
+                    message["tool_calls"] = [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in entry["calls"]
+                    ]
+                out.append(message)
+            elif role == "tool":
+                call = entry["call"]
+                if self.mode == "native":
+                    out.append(
+                        {"role": "tool", "tool_call_id": call.id, "content": entry["content"]}
+                    )
+                else:
+                    out.append(textmode.result_message(call.name, entry["content"]))
+            else:
+                out.append({"role": role, "content": entry["content"]})
+        return out
+
+    def _available(self) -> list[str]:
+        try:
+            return [m.id for m in self.client.models.list()]
+        except openai.APIConnectionError as exc:
+            raise ModelError(_describe(exc, self.url, 0)) from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise self._key_error(exc) from exc
+        except openai.APIStatusError as exc:
+            raise ModelError(
+                f"the endpoint at {self.url} could not list models (HTTP {exc.status_code}); "
+                "set --model or NEXUS_MODEL"
+            ) from exc
+
+    def _key_error(self, exc: openai.APIStatusError) -> ModelError:
+        return ModelError(
+            f"the endpoint at {self.url} rejected the API key (HTTP {exc.status_code}); "
+            "set OPENAI_API_KEY to a key it accepts"
+        )
+
+    def _not_found(self) -> str:
+        try:
+            available = self._available()
+        except ModelError:
+            available = []
+        if available and self.name not in available:
+            shown = ", ".join(available[:8])
+            return (
+                f"model {self.name!r} is not served at {self.url} (it has: {shown}); "
+                "set --model or NEXUS_MODEL"
+            )
+        return (
+            f"HTTP 404 from {self.url}: check the base URL "
+            "(OpenAI-compatible servers usually end in /v1)"
+        )
+
+
+def _short(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        msg = err.get("message") if isinstance(err, dict) else err
+        if msg:
+            return str(msg).splitlines()[0][:300]
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
+
+
+def _describe(exc: Exception, url: str, attempts: int) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return (
+            f"the model at {url} did not answer in time after {attempts + 1} tries; "
+            "check the server or use a faster model"
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return (
+            f"cannot reach the model endpoint at {url}; start the server "
+            "or set --base-url / OPENAI_BASE_URL to one that is running"
+        )
+    status = getattr(exc, "status_code", "?")
+    return (
+        f"the endpoint at {url} kept failing (HTTP {status}: {_short(exc)}) "
+        f"after {attempts + 1} tries"
+    )
+
+
+def tool_arguments(call: ToolCall) -> Any:
+    """The call's arguments for the journal: parsed when they are JSON, else the raw text."""
+    try:
+        return json.loads(call.arguments)
+    except ValueError:
+        return call.arguments

@@ -1,0 +1,41 @@
+"""Messages between a run's host (the supervisor) and its agent process.
+
+One JSON object per line. Down, on the agent's stdin: a `start` message, later
+perhaps `cancel`. Up, on the agent's protocol stream: `event` messages (journal
+events without id/run, which the host adds) and one final `result`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import IO, Any
+
+START, CANCEL, EVENT, RESULT = "start", "cancel", "event", "result"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return (json.dumps(message, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def decode(line: bytes | str) -> dict[str, Any] | None:
+    """A message, or None for a line that is not one (stray output must not kill a run)."""
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return message if isinstance(message, dict) and "type" in message else None
+
+
+class Channel:
+    """Writes messages from several threads without interleaving lines."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = encode(message)
+        with self._lock:
+            self._stream.write(data)
+            self._stream.flush()

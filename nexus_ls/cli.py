@@ -1,0 +1,309 @@
+"""The `nexus` command line: the same core as the language server, without an editor.
+
+Exit codes: 0 success, 1 a run that did not succeed, 2 a usage or configuration
+problem (with a message that says how to fix it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nexus_ls import __version__
+from nexus_ls.config import Limits, RunSettings, check_limits, resolve_model
+from nexus_ls.errors import NexusError
+from nexus_ls.journal import Journal, export, format_line, parse_since, timeline
+from nexus_ls.runs import RunRecord, RunStore
+from nexus_ls.sandbox import Workspace, accept, discard, git, net_diff, open_workspace
+
+PROGRESS_CATEGORIES = frozenset({"run", "tool", "edit", "command", "test", "agent", "error"})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nexus", description="Real AI agents in git sandboxes.")
+    parser.add_argument("--version", action="version", version=f"nexus {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("-C", dest="dir", default=".", help="the workspace (default: here)")
+        return p
+
+    p = command("run", "run one agent on a task to the end")
+    p.add_argument("task")
+    p.add_argument("--file", help="a file the task is about (its text goes to the agent)")
+    p.add_argument("--lines", help="A:B, the lines of --file the task is about")
+    p.add_argument("--model", help="model name (default: NEXUS_MODEL, else the endpoint's first)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    p.add_argument("--tool-mode", choices=("auto", "native", "text"), help="how tools are called")
+    p.add_argument("--max-steps", type=int, default=Limits.max_steps)
+    p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
+    p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
+    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    p = command("runs", "list runs, newest first")
+    p.add_argument("--json", action="store_true")
+    p = command("show", "a run's timeline: steps, tools, rationale, results")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    for name, help in (
+        ("diff", "the run's net diff"),
+        ("accept", "apply a run's change to your working tree"),
+        ("discard", "remove a run's worktree and branch"),
+    ):
+        command(name, help).add_argument("run")
+    p = command("log", "search the journal")
+    p.add_argument("--run")
+    p.add_argument("--level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--category")
+    p.add_argument("--grep")
+    p.add_argument("--since", help="e.g. 10m, 2h, 1d or an ISO time")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true", help="one event per line")
+    p.add_argument("--follow", action="store_true", help="keep printing new events")
+    p = command("export", "export the journal")
+    p.add_argument("--run")
+    p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
+    p.add_argument("-o", dest="output", help="file to write (default: stdout)")
+    command("serve", "the language server on stdio")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve_main([])
+        ws = open_workspace(args.dir)
+        handler = globals()[f"cmd_{args.command}"]
+        return int(handler(ws, args))
+    except NexusError as exc:
+        print(f"nexus: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.supervisor import Supervisor
+
+    settings = RunSettings(
+        model=resolve_model(model=args.model, base_url=args.base_url, tool_mode=args.tool_mode),
+        limits=check_limits(
+            Limits(max_steps=args.max_steps, max_tokens=args.max_tokens, wall_time=args.wall_time)
+        ),
+    )
+    context = file_context(ws, args.file, args.lines)
+
+    def progress(event: dict[str, Any]) -> None:
+        if event["category"] in PROGRESS_CATEGORIES or event["level"] in ("WARNING", "ERROR"):
+            print(f"nexus: {event['message']}", file=sys.stderr, flush=True)
+
+    supervisor = Supervisor(ws, on_event=progress)
+    record = supervisor.start(args.task, settings, context)
+    try:
+        record = supervisor.wait(record.id)
+    except KeyboardInterrupt:
+        print("nexus: cancelling…", file=sys.stderr, flush=True)
+        supervisor.cancel(record.id)
+        record = supervisor.wait(record.id)
+    if args.json:
+        print(json.dumps(run_summary(record)))
+    else:
+        print(f"{record.status}: {record.error or record.summary}")
+        print(
+            f"branch {record.branch} — review with `nexus diff {record.id}`, "
+            f"then `nexus accept {record.id}` or `nexus discard {record.id}`"
+        )
+    return 0 if record.status == "succeeded" else 1
+
+
+def run_summary(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.id,
+        "status": record.status,
+        "branch": record.branch,
+        "base": record.base,
+        "head": record.head,
+        "summary": record.summary or record.error,
+        "steps": record.steps,
+        "tokens": record.tokens,
+    }
+
+
+def file_context(ws: Workspace, file: str | None, lines: str | None) -> str:
+    """The text of `--file` (or its `--lines A:B`) for the agent; errors say what is wrong."""
+    if lines and not file:
+        raise NexusError("--lines needs --file")
+    if not file:
+        return ""
+    path = Path(file).resolve()
+    try:
+        rel = path.relative_to(ws.root).as_posix()
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except ValueError:
+        raise NexusError(f"--file {file} is outside the workspace {ws.root.name}") from None
+    except OSError as exc:
+        raise NexusError(f"cannot read --file {file}: {exc.strerror}") from None
+    all_lines = text.splitlines()
+    first, last = 1, len(all_lines)
+    if lines:
+        try:
+            a, b = (int(x) for x in lines.split(":"))
+        except ValueError:
+            raise NexusError(f"--lines {lines!r} should look like 10:20") from None
+        if not 1 <= a <= b:
+            raise NexusError(f"--lines {lines!r}: need 1 <= A <= B")
+        first, last = a, min(b, len(all_lines))
+    body = "\n".join(all_lines[first - 1 : last])
+    return f"{rel}, lines {first}-{last}:\n```\n{body}\n```"
+
+
+def current_head(ws: Workspace, record: RunRecord) -> str:
+    """The branch's tip when it still exists (a run may have moved on), else the recorded head."""
+    try:
+        return git(ws.root, "rev-parse", "--verify", "--quiet", record.branch + "^{commit}")
+    except NexusError:
+        return record.head
+
+
+def reviewable(ws: Workspace, run: str) -> RunRecord:
+    record = RunStore(ws.state_dir).find(run)
+    if not record.finished:
+        raise NexusError(
+            f"run {record.id} is still {record.status}; wait for it or cancel it first"
+        )
+    if record.review == "discarded":
+        raise NexusError(
+            f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
+        )
+    return record
+
+
+def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
+    records = RunStore(ws.state_dir).list()
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=1))
+        return 0
+    if not records:
+        print('no runs yet; start one with: nexus run "TASK"')
+    for r in records:
+        task = r.task if len(r.task) <= 50 else r.task[:49] + "…"
+        review = f" ({r.review})" if r.review else ""
+        print(f"{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}")
+    return 0
+
+
+def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
+    record = RunStore(ws.state_dir).find(args.run)
+    events = Journal.for_state_dir(ws.state_dir).query(run=record.id)
+    if args.json:
+        print(json.dumps({"run": record.to_json(), "events": events}, indent=1))
+        return 0
+    print(f"status {record.status}{f' ({record.review})' if record.review else ''}")
+    print(timeline(events))
+    return 0
+
+
+def cmd_diff(ws: Workspace, args: argparse.Namespace) -> int:
+    record = RunStore(ws.state_dir).find(args.run)
+    sys.stdout.write(net_diff(ws, record.base, current_head(ws, record)))
+    return 0
+
+
+def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:
+    record = reviewable(ws, args.run)
+    paths = accept(ws, record.base, current_head(ws, record))
+    record.review = "accepted"
+    RunStore(ws.state_dir).save(record)
+    Journal.for_state_dir(ws.state_dir).log(
+        "INFO",
+        "run",
+        f"run accepted: {len(paths)} files changed",
+        run=record.id,
+        data={"files": paths},
+    )
+    print(f"accepted {record.id}: {len(paths)} files changed in your working tree")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_discard(ws: Workspace, args: argparse.Namespace) -> int:
+    record = reviewable(ws, args.run)
+    diff = net_diff(ws, record.base, current_head(ws, record))
+    discard(ws, record.id)
+    record.review = "discarded"
+    RunStore(ws.state_dir).save(record)
+    Journal.for_state_dir(ws.state_dir).log(
+        "INFO",
+        "run",
+        "run discarded: worktree and branch removed",
+        run=record.id,
+        data={"diff": diff, "head": record.head},
+    )
+    print(f"discarded {record.id}: worktree and branch {record.branch} removed")
+    return 0
+
+
+def log_filters(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    run = RunStore(ws.state_dir).find(args.run).id if args.run else None
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        raise NexusError(str(exc)) from None
+    return {
+        "run": run,
+        "level": args.level,
+        "category": args.category,
+        "grep": args.grep,
+        "since": since,
+    }
+
+
+def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
+    journal = Journal.for_state_dir(ws.state_dir)
+    filters = log_filters(ws, args)
+
+    def show(event: dict[str, Any]) -> None:
+        print(
+            json.dumps(event, ensure_ascii=False) if args.json else format_line(event), flush=True
+        )
+
+    if args.follow:
+        try:
+            for event in journal.follow(**filters):
+                show(event)
+        except KeyboardInterrupt:
+            return 0
+        return 0
+    for event in journal.query(**filters, limit=args.limit):
+        show(event)
+    return 0
+
+
+def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
+    run = RunStore(ws.state_dir).find(args.run).id if args.run else None
+    text = export(Journal.for_state_dir(ws.state_dir).query(run=run), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    print(
+        "nexus: error: the language server is not part of this build yet; "
+        "use the `nexus` command line",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Starts, watches and stops agent processes; the only writer of their journal events.
+
+Each run: snapshot the user's state, make the run's worktree and branch, start
+`python -m nexus_ls.agent` in its own process group, journal every event it
+streams, and record how the run ended, whatever the agent managed to say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nexus_ls.agent import protocol
+from nexus_ls.config import RunSettings
+from nexus_ls.errors import NexusError
+from nexus_ls.journal import Journal, now_iso
+from nexus_ls.runs import RunRecord, RunStore, new_run_id
+from nexus_ls.sandbox import Workspace, branch_name, create_worktree, git, snapshot
+
+EventHook = Callable[[dict[str, Any]], None]
+CANCEL_GRACE = 5.0
+
+
+@dataclass
+class RunHandle:
+    record: RunRecord
+    process: subprocess.Popen[bytes]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, Any] | None = None
+    stop_as: str | None = None  # "cancelled" or "interrupted" once the host asked
+
+
+class Supervisor:
+    def __init__(self, ws: Workspace, on_event: EventHook | None = None) -> None:
+        self.ws = ws
+        self.journal = Journal.for_state_dir(ws.state_dir)
+        self.store = RunStore(ws.state_dir)
+        self.on_event = on_event
+        self.handles: dict[str, RunHandle] = {}
+        self._lock = threading.Lock()
+
+    def start(self, task: str, settings: RunSettings, context: str = "") -> RunRecord:
+        if not task.strip():
+            raise NexusError("the task is empty; say what the agent should do")
+        run_id = new_run_id()
+        record = RunRecord(
+            id=run_id,
+            task=task,
+            created=now_iso(),
+            host_pid=os.getpid(),
+            model=settings.model.model,
+            branch=branch_name(run_id),
+        )
+        record.base = snapshot(self.ws)
+        record.head = record.base
+        record.worktree = str(create_worktree(self.ws, run_id, record.base))
+        record.status = "running"
+        self.store.save(record)
+        self.emit(
+            record,
+            "INFO",
+            "run",
+            f"run started: {task}",
+            {
+                "task": task,
+                "branch": record.branch,
+                "base": record.base,
+                "model": settings.model.public(),
+                "limits": asdict(settings.limits),
+                "context": context,
+            },
+        )
+        logs = self.ws.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{run_id}.stderr", "wb") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "nexus_ls.agent"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=record.worktree,
+                start_new_session=True,
+            )
+        handle = RunHandle(record, process)
+        with self._lock:
+            self.handles[run_id] = handle
+        start = {
+            "type": protocol.START,
+            "run_id": run_id,
+            "task": task,
+            "context": context,
+            "worktree": record.worktree,
+            "model": asdict(settings.model),
+            "limits": asdict(settings.limits),
+        }
+        assert process.stdin is not None
+        process.stdin.write(protocol.encode(start))
+        process.stdin.flush()
+        threading.Thread(
+            target=self._pump, args=(handle,), daemon=True, name=f"nexus-run-{run_id}"
+        ).start()
+        return record
+
+    def emit(
+        self,
+        record: RunRecord,
+        level: str,
+        category: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        step: int | None = None,
+    ) -> dict[str, Any]:
+        event = self.journal.log(
+            level, category, message, run=record.id, agent=record.id, step=step, data=data or {}
+        )
+        if self.on_event:
+            self.on_event(event)
+        return event
+
+    def _pump(self, handle: RunHandle) -> None:
+        record = handle.record
+        assert handle.process.stdout is not None
+        for line in handle.process.stdout:
+            message = protocol.decode(line)
+            if message is None:
+                continue
+            if message["type"] == protocol.EVENT:
+                self._journal_agent_event(record, message)
+            elif message["type"] == protocol.RESULT:
+                handle.result = message
+        code = handle.process.wait()
+        self._finish(handle, code)
+
+    def _journal_agent_event(self, record: RunRecord, message: dict[str, Any]) -> None:
+        """Journal what the agent reported; a malformed event is kept as an error, not lost."""
+        event = {k: message.get(k) for k in ("ts", "level", "category", "message", "step", "data")}
+        try:
+            stored = self.journal.append({**event, "run": record.id, "agent": record.id})
+        except (ValueError, TypeError) as exc:
+            stored = self.journal.log(
+                "ERROR",
+                "error",
+                f"malformed agent event: {exc}",
+                run=record.id,
+                agent=record.id,
+                data={"event": repr(event)},
+            )
+        if self.on_event:
+            self.on_event(stored)
+
+    def _finish(self, handle: RunHandle, code: int) -> None:
+        record, result = handle.record, handle.result
+        if handle.stop_as:
+            record.status = handle.stop_as
+            record.error = (
+                "cancelled by the user"
+                if handle.stop_as == "cancelled"
+                else ("the host stopped before the run ended")
+            )
+        elif result is None:
+            cause = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            record.status, record.error = (
+                "failed",
+                f"agent process died ({cause}): {self._stderr_tail(record)}",
+            )
+        else:
+            record.status = result.get("status", "failed")
+            record.error = result.get("error")
+        if result:
+            record.summary = result.get("summary", "")
+            record.steps = result.get("steps", 0)
+            record.tokens = result.get("tokens", record.tokens)
+        with contextlib.suppress(NexusError):
+            record.head = git(Path(self.ws.root), "rev-parse", record.branch)
+        record.ended = now_iso()
+        self.store.save(record)
+        ok = record.status == "succeeded"
+        message = f"run {record.status}: {record.error or record.summary or record.task}"
+        self.emit(
+            record,
+            "INFO" if ok else "ERROR" if record.status == "failed" else "WARNING",
+            "run" if ok or record.error is None else "error",
+            message,
+            {
+                "status": record.status,
+                "summary": record.summary,
+                "error": record.error,
+                "steps": record.steps,
+                "tokens": record.tokens,
+                "head": record.head,
+                "exit_code": code,
+            },
+        )
+        handle.done.set()
+
+    def _stderr_tail(self, record: RunRecord) -> str:
+        path = self.ws.state_dir / "logs" / f"{record.id}.stderr"
+        try:
+            lines = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no output"
+        return " | ".join(lines[-3:])[-500:] or "no output"
+
+    def cancel(self, run_id: str, *, status: str = "cancelled") -> bool:
+        """Ask the agent to stop; kill its process group if it has not after a grace period."""
+        handle = self.handles.get(run_id)
+        if handle is None or handle.done.is_set():
+            return False
+        handle.stop_as = handle.stop_as or status
+        try:
+            assert handle.process.stdin is not None
+            handle.process.stdin.write(protocol.encode({"type": protocol.CANCEL}))
+            handle.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        timer = threading.Timer(CANCEL_GRACE, self._kill, args=(handle,))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _kill(self, handle: RunHandle) -> None:
+        if handle.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(handle.process.pid, signal.SIGKILL)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        handle = self.handles[run_id]
+        handle.done.wait(timeout)
+        return handle.record
+
+    def active(self) -> list[str]:
+        return [run_id for run_id, h in self.handles.items() if not h.done.is_set()]
+
+    def stop_all(self, timeout: float = CANCEL_GRACE + 2) -> None:
+        """On host shutdown: stop every running agent and mark its run `interrupted`."""
+        running = self.active()
+        for run_id in running:
+            self.cancel(run_id, status="interrupted")
+        for run_id in running:
+            self.handles[run_id].done.wait(timeout)

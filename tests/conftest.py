@@ -1,0 +1,102 @@
+"""Shared fixtures: real temp git repositories, the scripted model server, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from scripted_model import ScriptedModel, Step  # noqa: E402
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "user@example.com",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "user@example.com",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a NEXUS subprocess: no model settings leak in from outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_"))}
+    env.update(IDENTITY)
+    env.update(extra)
+    return env
+
+
+def sh(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        args, cwd=cwd, env=clean_env(), check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_repo(root: Path, files: dict[str, str | bytes], commit: bool = True) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    sh(root, "git", "init", "-q", "-b", "main")
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    if commit and files:
+        sh(root, "git", "add", "-A")
+        sh(root, "git", "commit", "-q", "-m", "initial")
+    return root
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+def nexus_command() -> list[str]:
+    exe = shutil.which("nexus")
+    return [exe] if exe else [sys.executable, "-m", "nexus_ls.cli"]
+
+
+def nexus(cwd: Path, *args: str, timeout: float = 120, **env: str) -> Result:
+    """Run the real `nexus` command line in a subprocess."""
+    proc = subprocess.run(
+        [*nexus_command(), *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def model() -> Iterator[Any]:
+    """Start scripted model servers: `model([steps...])` returns a running ScriptedModel."""
+    servers: list[ScriptedModel] = []
+
+    def start(script: list[Step], **kwargs: Any) -> ScriptedModel:
+        server = ScriptedModel(script, **kwargs).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
