@@ -15,14 +15,23 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from nexus_ls.errors import NexusError
+from nexus_ls.journal.events import now_iso
+from nexus_ls.journal.redact import Redactor
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
 
+_last_ms = 0
+
+
 def new_run_id() -> str:
-    """Short, unique, sortable by time, and safe in a branch name."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """Short, unique, sortable by time (to the millisecond), and safe in a branch name."""
+    global _last_ms
+    ms = max(int(time.time() * 1000), _last_ms + 1)  # strictly rising within a process
+    _last_ms = ms
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ms // 1000))
+    return f"{stamp}{ms % 1000:03d}-{secrets.token_hex(2)}"
 
 
 @dataclass
@@ -42,6 +51,7 @@ class RunRecord:
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     model: str | None = None
     host_pid: int | None = None
+    host_started: str | None = None  # the host's start time, so a reused pid is not mistaken
     review: str | None = None  # "accepted" or "discarded" once the user decided
 
     @property
@@ -52,27 +62,41 @@ class RunRecord:
         return asdict(self)
 
 
-def _pid_alive(pid: int) -> bool:
+def process_started(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (Linux), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def host_alive(pid: int | None, started: str | None) -> bool:
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or process_started(pid) in (None, started)
 
 
 class RunStore:
     """Reads and writes run records; a run whose host process is gone reads as `interrupted`."""
 
     def __init__(self, state_dir: Path) -> None:
+        self.redactor = Redactor()
         self.dir = state_dir / "runs"
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def save(self, record: RunRecord) -> None:
+        """Write atomically; secrets in the task, summary or error never reach the file."""
         path = self.dir / f"{record.id}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
+        data = self.redactor.scrub(record.to_json())
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
         os.replace(tmp, path)
 
     def load(self, run_id: str) -> RunRecord:
@@ -80,11 +104,13 @@ class RunStore:
         raw = json.loads(path.read_text(encoding="utf-8"))
         known = {f.name for f in fields(RunRecord)}
         record = RunRecord(**{k: v for k, v in raw.items() if k in known})
-        if record.status in ("queued", "running") and not (
-            record.host_pid and _pid_alive(record.host_pid)
+        if record.status in ("queued", "running") and not host_alive(
+            record.host_pid, record.host_started
         ):
             record.status = "interrupted"
             record.error = record.error or "the process that ran it stopped before the run ended"
+            record.ended = record.ended or now_iso()
+            self.save(record)
         return record
 
     def ids(self) -> list[str]:

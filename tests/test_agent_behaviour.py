@@ -98,7 +98,7 @@ def test_step_limit_fails_the_run(repo: Path, model) -> None:
     result, out = run(repo, server, "--max-steps", "2")
     assert result.code == 1
     assert out["status"] == "failed" and "step limit" in out["summary"]
-    assert len(server.requests) == 3  # the third turn's call is refused before it runs
+    assert len(server.requests) == 2  # no model call once the steps are spent
 
 
 def test_token_limit_fails_the_run(repo: Path, model) -> None:
@@ -169,15 +169,6 @@ def test_bad_api_key_says_what_to_set(repo: Path, model) -> None:
     result = nexus(repo, "run", "x", "--base-url", server.url, OPENAI_API_KEY="wrong-key-456")
     assert result.code == 1 and "Traceback" not in result.stderr
     assert "rejected the API key" in result.stderr and "OPENAI_API_KEY" in result.stderr
-
-
-def test_no_model_configured_is_a_usage_error(repo: Path) -> None:
-    result = nexus(repo, "run", "x")
-    assert result.code == 2
-    assert "--base-url" in result.stderr and "OPENAI_BASE_URL" in result.stderr
-    assert not (repo / ".git" / "nexus" / "runs").exists() or not any(
-        (repo / ".git" / "nexus" / "runs").iterdir()
-    )
 
 
 def test_model_is_taken_from_the_endpoint_when_unset(repo: Path, model) -> None:

@@ -28,7 +28,13 @@ def run_events() -> list[dict]:
         ("model", 1, "model replied", {"text": "Let me read calc.py first.", "prompt_tokens": 100}),
         ("tool", 1, "read_file calc.py", read),
         ("model", 2, "model replied", {"text": "add() subtracts; fix it.", "completion_tokens": 7}),
-        ("edit", 2, "edit calc.py", {"path": "calc.py", "diff": DIFF, "commit": "1234567890abcd"}),
+        ("edit", 2, "edit calc.py", {"tool": "edit_file", "path": "calc.py", "diff": DIFF}),
+        (
+            "edit",
+            2,
+            "commit",
+            {"commit": "1234567890abcd", "files": ["calc.py"], "tool": "edit_file"},
+        ),
         ("test", 3, "tests passed", tests),
         ("command", 3, "ls", {"command": "ls", "exit_code": 0, "output": "calc.py"}),
         ("error", 3, "tool failed", {"cause": "no such file: nope.py"}),
@@ -61,7 +67,7 @@ def test_markdown_export_lists_every_message_and_escapes_pipes() -> None:
     for event in events[:-1]:
         assert event["message"] in text
     assert "a \\| b" in text
-    assert "10 events" in text
+    assert "11 events" in text
 
 
 def test_html_export_is_a_page_with_the_messages_and_escapes_markup() -> None:
@@ -106,7 +112,7 @@ def test_timeline_tells_the_run_step_by_step() -> None:
     assert "reason   see the bug" in text
     assert "result   ok, 3 ms" in text
     assert "| line 8" in text and "| line 9\n" not in text and "… 22 more lines" in text
-    assert "edit     calc.py  commit 1234567890ab" in text
+    assert "edit     calc.py\n" in text and "commit   1234567890ab  calc.py" in text
     assert "| +return a + b" in text
     assert "tests    $ pytest -q" in text and "4 passed, 0 failed, exit 0" in text
     assert "command  $ ls" in text

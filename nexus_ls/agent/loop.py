@@ -37,6 +37,7 @@ class Outcome:
     summary: str
     steps: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    error: str | None = None  # why a run that did not succeed ended
 
 
 class Agent:
@@ -73,10 +74,12 @@ class Agent:
                     if done:
                         return done
         except RunStopped as stop:
-            return Outcome(stop.status, str(stop), self.steps, self.tokens)
+            return Outcome(stop.status, str(stop), self.steps, self.tokens, error=str(stop))
 
     def ask(self, history: list[dict[str, Any]]) -> Turn:
         self.check_limits()
+        if self.steps >= self.limits.max_steps:  # no model call whose answer could not run
+            raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
         turn = self.model.complete(history)
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens
@@ -116,16 +119,18 @@ class Agent:
                 step=step,
                 data={"summary": summary, "success": ok, "rationale": turn.text},
             )
-            return Outcome("succeeded" if ok else "failed", summary, self.steps, self.tokens)
+            error = None if ok else f"the agent gave up: {summary}"
+            return Outcome("succeeded" if ok else "failed", summary, self.steps, self.tokens, error)
         self.check_limits()
         self.ctx.command_timeout = min(self.limits.command_timeout, self.remaining())
+        self.ctx.time_left = self.remaining()
         started = time.monotonic()
         result = call_tool(self.ctx, call.name, call.arguments)
         duration = int((time.monotonic() - started) * 1000)
         history.append({"role": "tool", "call": call, "content": result.output})
         self.record(step, call, turn, result, duration)
         if call.name in FILE_TOOLS and self.on_change:
-            self.on_change(call.name, describe(call), turn.text, step)
+            self.on_change(call.name, describe(call), rationale(call, turn), step)
         self.watch_repeats(call, result, history)
         return None
 
@@ -189,6 +194,13 @@ def outline(call: ToolCall, result: ToolResult) -> str:
         target = args.get("path") or args.get("pattern") or "" if isinstance(args, dict) else ""
         return f"{target} ({len(lines)} lines)".strip()
     return lines[0].strip()[:160]
+
+
+def rationale(call: ToolCall, turn: Turn) -> str:
+    """The model's words for a step, plus the tool call's own `reason` when it gave one."""
+    args = tool_arguments(call)
+    reason = args.get("reason") if isinstance(args, dict) else None
+    return "\n\n".join(part for part in (turn.text, f"Reason: {reason}" if reason else "") if part)
 
 
 def describe(call: ToolCall) -> str:

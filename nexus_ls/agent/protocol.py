@@ -8,7 +8,9 @@ events without id/run, which the host adds) and one final `result`.
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections.abc import Iterator
 from typing import IO, Any
 
 START, CANCEL, EVENT, RESULT = "start", "cancel", "event", "result"
@@ -39,3 +41,22 @@ class Channel:
         with self._lock:
             self._stream.write(data)
             self._stream.flush()
+
+
+def read_lines(fd: int) -> Iterator[bytes]:
+    """Lines from a raw file descriptor.
+
+    Unbuffered on purpose: a thread blocked in `sys.stdin.buffer` holds the buffer's lock,
+    and interpreter shutdown then aborts the process (SIGABRT) while waiting for it.
+    """
+    pending = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            if pending:
+                yield pending
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line

@@ -46,6 +46,9 @@ def _run_block(run: str | None, events: list[dict]) -> str:
             out.append("")
         render = _RENDERERS.get(str(event.get("category")), _render_other)
         out.extend("  " + line for line in render(event, data))
+        args = data.get("arguments")
+        if event.get("category") != "tool" and isinstance(args, dict) and args.get("reason"):
+            out.append("  " + _field("reason", _clip(str(args["reason"]))))
     if any(tokens):
         out.append(f"\nTokens: {tokens[0]} prompt, {tokens[1]} completion")
     return "\n".join(out) + "\n"
@@ -82,8 +85,18 @@ def _render_tool(event: dict, data: dict) -> list[str]:
 
 
 def _render_edit(event: dict, data: dict) -> list[str]:
-    commit = f"  commit {str(data['commit'])[:12]}" if data.get("commit") else ""
-    lines = [_field("edit", f"{data.get('path', '?')}{commit}")]
+    if data.get("commit"):  # the step's commit; edit tools showed their diff already
+        files = ", ".join(str(f) for f in data.get("files") or [])
+        lines = [_field("commit", f"{str(data['commit'])[:12]}  {files}")]
+        if data.get("tool") in ("write_file", "edit_file"):
+            return lines
+    elif data.get("ok") is False:
+        return [
+            _field("edit", f"{data.get('tool', 'edit')} {data.get('path', '')}".rstrip()),
+            *_block("result", str(data.get("result") or ""), "error"),
+        ]
+    else:
+        lines = [_field("edit", str(data.get("path", "?")))]
     diff = str(data.get("diff") or "")
     lines.extend(INDENT + "| " + line for line in _excerpt(diff, DIFF_LINES))
     return lines

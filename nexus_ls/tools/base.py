@@ -21,6 +21,7 @@ class ToolContext:
     command_timeout: float = 120.0
     output_limit: int = 12_000
     cancel: threading.Event | None = None
+    time_left: float | None = None  # no command outlives the run's wall-time limit
 
 
 @dataclass

@@ -125,6 +125,8 @@ def run_command(ctx: ToolContext, command: str, timeout: float | None = None) ->
     if not command.strip():
         raise ToolError("command is empty; give a shell command to run")
     seconds = check_timeout(timeout, ctx.command_timeout)
+    if ctx.time_left is not None:
+        seconds = min(seconds, max(ctx.time_left, 0.1))
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the command started", category="command")
     outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel)
