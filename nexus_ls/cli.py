@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls import __version__
-from nexus_ls.config import Limits, RunSettings, check_limits, resolve_model
+from nexus_ls.config import Limits, RunSettings, check_limits
 from nexus_ls.errors import NexusError
-from nexus_ls.journal import Journal, export, format_line, parse_since, timeline
+from nexus_ls.journal import CATEGORIES, Journal, export, format_line, parse_since, timeline
+from nexus_ls.models.bundled import intro as bundled_intro
+from nexus_ls.models.resolve import resolve
 from nexus_ls.runs import RunRecord, RunStore
-from nexus_ls.sandbox import Workspace, accept, discard, git, net_diff, open_workspace
+from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
 
 PROGRESS_CATEGORIES = frozenset({"run", "tool", "edit", "command", "test", "agent", "error"})
 
@@ -37,13 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("--file", help="a file the task is about (its text goes to the agent)")
     p.add_argument("--lines", help="A:B, the lines of --file the task is about")
-    p.add_argument("--model", help="model name (default: NEXUS_MODEL, else the endpoint's first)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
-    p.add_argument("--tool-mode", choices=("auto", "native", "text"), help="how tools are called")
-    p.add_argument("--max-steps", type=int, default=Limits.max_steps)
-    p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
-    p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
-    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    run_flags(p)
+    p = sub.add_parser(
+        "demo",
+        help="a real agent run on a small example project",
+        description="Copy an example project with a failing test to a new git repository, "
+        'run `nexus run "fix the failing test"` on it, then show the branch, diff and journal.',
+    )
+    p.add_argument("--dir", dest="target", help="where to put the project (default: a temp dir)")
+    run_flags(p)
     p = command("runs", "list runs, newest first")
     p.add_argument("--json", action="store_true")
     p = command("show", "a run's timeline: steps, tools, rationale, results")
@@ -72,11 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_flags(p: argparse.ArgumentParser) -> None:
+    """Model and limit flags shared by `run` and `demo`."""
+    p.add_argument("--model", help="model name (default: NEXUS_MODEL, else the endpoint's first)")
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    p.add_argument("--tool-mode", choices=("auto", "native", "text"), help="how tools are called")
+    p.add_argument("--local-model", help="a GGUF file to serve (default: NEXUS_LOCAL_MODEL)")
+    p.add_argument(
+        "--guided",
+        action=argparse.BooleanOptionalAction,
+        help="let the harness drive the loop (default: on for the bundled model; NEXUS_GUIDED)",
+    )
+    p.add_argument("--max-steps", type=int, default=Limits.max_steps)
+    p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
+    p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
+    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
             return serve_main([])
+        if args.command == "demo":
+            return cmd_demo(args)
         ws = open_workspace(args.dir)
         handler = globals()[f"cmd_{args.command}"]
         return int(handler(ws, args))
@@ -90,20 +113,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     from nexus_ls.supervisor import Supervisor
 
+    resolution = resolve(
+        model=args.model,
+        base_url=args.base_url,
+        tool_mode=args.tool_mode,
+        local_model=args.local_model,
+        guided=args.guided,
+    )
     settings = RunSettings(
-        model=resolve_model(model=args.model, base_url=args.base_url, tool_mode=args.tool_mode),
+        model=resolution.settings,
         limits=check_limits(
             Limits(max_steps=args.max_steps, max_tokens=args.max_tokens, wall_time=args.wall_time)
         ),
     )
-    context = file_context(ws, args.file, args.lines)
+    context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))
 
     def progress(event: dict[str, Any]) -> None:
         if event["category"] in PROGRESS_CATEGORIES or event["level"] in ("WARNING", "ERROR"):
             print(f"nexus: {event['message']}", file=sys.stderr, flush=True)
 
+    notes = list(resolution.steps)
+    if resolution.bundled:
+        notes.append(bundled_intro(settings.model.guided))
+        print(f"nexus: {notes[-1]}", file=sys.stderr, flush=True)
     supervisor = Supervisor(ws, on_event=progress)
-    record = supervisor.start(args.task, settings, context)
+    record = supervisor.start(args.task, settings, context, notes=notes)
     try:
         record = supervisor.wait(record.id)
     except KeyboardInterrupt:
@@ -121,6 +155,28 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     return 0 if record.status == "succeeded" else 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from nexus_ls.demo import TASK, prepare
+
+    root = prepare(args.target)
+    print(f"nexus: example project with a failing test at {root}", file=sys.stderr)
+    ws = open_workspace(root)
+    args.task, args.file, args.lines = TASK, None, None
+    code = cmd_run(ws, args)
+    if args.json:
+        return code
+    from nexus_ls.supervisor import Supervisor
+
+    record = RunStore(ws.state_dir).list()[0]
+    print(f"\n$ git branch --list 'nexus/*'   (in {root})")
+    print(git(ws.root, "branch", "--list", "nexus/*"))
+    print(f"\n$ nexus diff {record.id}")
+    sys.stdout.write(net_diff(ws, record.base, Supervisor(ws).head(record)) or "(no change)\n")
+    print(f"\n$ nexus show {record.id}")
+    print(timeline(Journal.for_state_dir(ws.state_dir).query(run=record.id)))
+    return code
+
+
 def run_summary(record: RunRecord) -> dict[str, Any]:
     return {
         "run_id": record.id,
@@ -134,13 +190,14 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def file_context(ws: Workspace, file: str | None, lines: str | None) -> str:
-    """The text of `--file` (or its `--lines A:B`) for the agent; errors say what is wrong."""
+def file_context(ws: Workspace, file: str | None, lines: str | None, base: str = ".") -> str:
+    """The text of `--file` (or its `--lines A:B`) for the agent; a relative path is taken
+    from `-C DIR`, as git does."""
     if lines and not file:
         raise NexusError("--lines needs --file")
     if not file:
         return ""
-    path = Path(file).resolve()
+    path = (Path(file) if Path(file).is_absolute() else Path(base) / file).resolve()
     try:
         rel = path.relative_to(ws.root).as_posix()
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -160,27 +217,6 @@ def file_context(ws: Workspace, file: str | None, lines: str | None) -> str:
         first, last = a, min(b, len(all_lines))
     body = "\n".join(all_lines[first - 1 : last])
     return f"{rel}, lines {first}-{last}:\n```\n{body}\n```"
-
-
-def current_head(ws: Workspace, record: RunRecord) -> str:
-    """The branch's tip when it still exists (a run may have moved on), else the recorded head."""
-    try:
-        return git(ws.root, "rev-parse", "--verify", "--quiet", record.branch + "^{commit}")
-    except NexusError:
-        return record.head
-
-
-def reviewable(ws: Workspace, run: str) -> RunRecord:
-    record = RunStore(ws.state_dir).find(run)
-    if not record.finished:
-        raise NexusError(
-            f"run {record.id} is still {record.status}; wait for it or cancel it first"
-        )
-    if record.review == "discarded":
-        raise NexusError(
-            f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
-        )
-    return record
 
 
 def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
@@ -209,50 +245,41 @@ def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_diff(ws: Workspace, args: argparse.Namespace) -> int:
-    record = RunStore(ws.state_dir).find(args.run)
-    sys.stdout.write(net_diff(ws, record.base, current_head(ws, record)))
+    from nexus_ls.supervisor import Supervisor
+
+    supervisor = Supervisor(ws)
+    record = supervisor.store.find(args.run)
+    sys.stdout.write(net_diff(ws, record.base, supervisor.head(record)))
     return 0
 
 
 def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:
-    record = reviewable(ws, args.run)
-    paths = accept(ws, record.base, current_head(ws, record))
-    record.review = "accepted"
-    RunStore(ws.state_dir).save(record)
-    Journal.for_state_dir(ws.state_dir).log(
-        "INFO",
-        "run",
-        f"run accepted: {len(paths)} files changed",
-        run=record.id,
-        data={"files": paths},
-    )
-    print(f"accepted {record.id}: {len(paths)} files changed in your working tree")
+    from nexus_ls.supervisor import Supervisor
+
+    record, paths = Supervisor(ws).accept(args.run)
+    files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
+    print(f"accepted {record.id}: {files} changed in your working tree")
     for path in paths:
         print(f"  {path}")
     return 0
 
 
 def cmd_discard(ws: Workspace, args: argparse.Namespace) -> int:
-    record = reviewable(ws, args.run)
-    diff = net_diff(ws, record.base, current_head(ws, record))
-    discard(ws, record.id)
-    record.review = "discarded"
-    RunStore(ws.state_dir).save(record)
-    Journal.for_state_dir(ws.state_dir).log(
-        "INFO",
-        "run",
-        "run discarded: worktree and branch removed",
-        run=record.id,
-        data={"diff": diff, "head": record.head},
-    )
+    from nexus_ls.supervisor import Supervisor
+
+    record = Supervisor(ws).discard(args.run)
     print(f"discarded {record.id}: worktree and branch {record.branch} removed")
     return 0
 
 
 def log_filters(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
     run = RunStore(ws.state_dir).find(args.run).id if args.run else None
+    if args.category and args.category not in CATEGORIES:
+        raise NexusError(f"--category {args.category!r} is not one of {', '.join(CATEGORIES)}")
+    if args.limit is not None and args.limit < 0:
+        raise NexusError("--limit must be 0 or more")
     try:
-        since = parse_since(args.since) if args.since else None
+        since = parse_since(args.since) if args.since is not None else None
     except ValueError as exc:
         raise NexusError(str(exc)) from None
     return {

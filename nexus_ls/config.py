@@ -15,6 +15,10 @@ from nexus_ls.errors import NexusError
 TOOL_MODES = ("auto", "native", "text")
 
 
+class NoEndpoint(NexusError):
+    """Neither flags nor the environment name an endpoint; other sources may still."""
+
+
 @dataclass
 class ModelSettings:
     """How to reach the language model; `model=None` means ask the endpoint."""
@@ -24,6 +28,8 @@ class ModelSettings:
     model: str | None = None
     tool_mode: str = "auto"
     source: str = "default"
+    guided: bool = False  # the harness drives the loop (for small models)
+    gguf: str | None = None  # a local GGUF file served by the embedded llama.cpp server
 
     def public(self) -> dict[str, object]:
         """The settings as they may be journaled: never the key itself."""
@@ -69,7 +75,7 @@ def resolve_model(
         return ModelSettings(env["OPENAI_BASE_URL"], api_key, chosen_model, mode, "environment")
     if api_key:
         return ModelSettings(None, api_key, chosen_model, mode, "environment")
-    raise NexusError(
+    raise NoEndpoint(
         "no model endpoint configured: pass --base-url URL (any OpenAI-compatible server, "
         "e.g. http://localhost:11434/v1 for Ollama) or set OPENAI_BASE_URL, "
         "or set OPENAI_API_KEY for OpenAI; choose the model with --model or NEXUS_MODEL"

