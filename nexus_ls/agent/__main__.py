@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.agent import protocol
+from nexus_ls.agent.guided import GuidedAgent
 from nexus_ls.agent.loop import Agent, Outcome
 from nexus_ls.agent.model import ChatModel, ModelError
 from nexus_ls.config import Limits, ModelSettings
@@ -69,9 +70,8 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
     )
 
     def on_change(tool: str, summary: str, rationale: str, step: int) -> None:
-        sha = commit_step(
-            worktree, tool, summary, redactor.scrub_text(rationale), start["run_id"], step
-        )
+        summary, rationale = redactor.scrub_text(summary), redactor.scrub_text(rationale)
+        sha = commit_step(worktree, tool, summary, rationale, start["run_id"], step)
         if sha:
             diff = git(worktree, "show", "--format=", "--patch", sha)
             files = git(worktree, "show", "--format=", "--name-only", sha).splitlines()
@@ -82,6 +82,7 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
                 step=step,
                 data={
                     "commit": sha,
+                    "tool": tool,
                     "files": files,
                     "diff": diff[:DIFF_LIMIT],
                     "diff_truncated": len(diff) > DIFF_LIMIT,
@@ -102,7 +103,7 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
         f"agent started with model {name}",
         data={"model": name, "pid": os.getpid()},
     )
-    agent = Agent(model, ctx, limits, emit, on_change)
+    agent = (GuidedAgent if settings.guided else Agent)(model, ctx, limits, emit, on_change)
     return agent.run(start["task"], start.get("context", ""))
 
 
@@ -111,7 +112,8 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     channel = protocol.Channel(out)
-    start = protocol.decode(sys.stdin.buffer.readline() or b"")
+    lines = protocol.read_lines(0)
+    start = protocol.decode(next(lines, b""))
     if not start or start.get("type") != protocol.START:
         channel.send(
             {
@@ -125,7 +127,7 @@ def main() -> int:
     cancel = threading.Event()
 
     def listen() -> None:
-        for line in sys.stdin.buffer:
+        for line in lines:
             message = protocol.decode(line)
             if message and message.get("type") == protocol.CANCEL:
                 break
@@ -159,7 +161,7 @@ def main() -> int:
             "summary": outcome.summary,
             "steps": outcome.steps,
             "tokens": outcome.tokens,
-            "error": error,
+            "error": error or outcome.error,
         }
     )
     return 0

@@ -1,0 +1,232 @@
+"""Guided mode: the harness drives the run, and a small model only fills in the blanks.
+
+Tiny local models write junk tool arguments, ignore results, loop and claim success they
+never checked. So here the harness classifies the task, makes the deterministic tool
+calls itself, asks the model one grammar-constrained question per step (with only what
+that step needs), checks the result with a tool, and decides when the run is done. The
+outcome's summary comes from tool results, never from the model's claims.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import asdict
+from typing import Any
+
+from nexus_ls.agent import guided_prompts as ask
+from nexus_ls.agent.guided_harness import TRIES, Harness, first_line, passing, tests_line
+from nexus_ls.agent.guided_plans import (
+    Plan,
+    classify,
+    definition_pattern,
+    editable_lines,
+    focus_line,
+    is_test,
+    suspects,
+    window,
+)
+from nexus_ls.agent.loop import Outcome, RunStopped
+from nexus_ls.tools import ToolResult, tool_specs
+from nexus_ls.tools.listing import project_files
+from nexus_ls.tools.output import cap
+
+GENERIC_STEPS = 12
+GENERIC_TOOLS = (
+    *("read_file", "list_files", "search", "write_file", "edit_file"),
+    *("run_command", "run_tests", "finish"),
+)
+CODE = re.compile(r"\.(py|js|mjs|ts|tsx|jsx|go|rs|java|kt|rb|php|c|h|cpp|hpp|lua|sh)$")
+Done = tuple[str, str]  # (status, summary)
+
+
+class GuidedAgent(Harness):
+    """An `Agent` whose loop is a fixed plan per kind of task; see the module docstring."""
+
+    def run(self, task: str, context: str = "") -> Outcome:
+        try:
+            plan = classify(task, self.ctx.root, context)
+            self.emit(
+                "INFO", "agent", f"guided: the task looks like {plan.describe()}", data=asdict(plan)
+            )
+            status, summary = getattr(self, f"do_{plan.kind}")(plan, task, context)
+        except RunStopped as stop:
+            status, summary = stop.status, str(stop)
+        return Outcome(status, summary, self.steps, self.tokens)
+
+    # The plans, one per kind of task.
+
+    def do_create(self, plan: Plan, task: str, context: str) -> Done:
+        path = str(plan.target)
+        runs = path.endswith(".py")
+        last, output = "", ""
+        for attempt in range(1, TRIES + 1):
+            prompt = ask.create_prompt(task, context, path, runs, last)
+            content = ask.unescape(
+                self.answer("content", prompt, ask.text_schema("content"))["content"]
+            )
+            content += "" if content.endswith("\n") else "\n"
+            why = f"guided: write {path} with the model's content (try {attempt} of {TRIES})"
+            wrote = self.tool("write_file", {"path": path, "content": content}, why)
+            if wrote.ok and not runs:
+                return "succeeded", wrote.output
+            if wrote.ok:
+                command = f"python3 {shlex.quote(path)}"
+                ran = self.tool("run_command", {"command": command}, f"guided: run {path}")
+                if ran.ok and ran.data.get("exit_code") == 0:
+                    printed = ran.output.splitlines()[1:2]
+                    said = f", printing: {printed[0][:120]}" if printed else ""
+                    return "succeeded", f"created {path}; `{command}` exited 0{said}"
+                wrote = ran
+            output = wrote.output
+            last = ask.create_retry(path, content, output)
+        raise RunStopped(
+            "failed",
+            f"{path} did not work after {TRIES} tries; last output: {ask.tail(output, 400)}",
+        )
+
+    def do_fix(self, plan: Plan, task: str, context: str) -> Done:
+        tests = self.tool("run_tests", {}, "guided: run the tests to see what fails")
+        if passing(tests):
+            return "succeeded", f"nothing to fix: {tests_line(tests)}"
+        if not tests.ok:
+            raise RunStopped("failed", f"the tests could not run: {first_line(tests)}")
+        path = plan.target or self.pick_file(task, tests.output)
+        read = self.tool(
+            "read_file", {"path": path}, f"guided: read {path}, which the tests point at"
+        )
+        if not read.ok:
+            raise RunStopped("failed", f"cannot fix {path}: {first_line(read)}")
+        try:
+            original = (self.ctx.root / path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise RunStopped("failed", f"cannot fix {path}: it is not UTF-8 text") from None
+        first, shown = window(original, focus_line(tests.output, path))
+        lines = editable_lines(shown, original)
+        if not lines:
+            raise RunStopped("failed", f"cannot fix {path}: it has no line that can be edited")
+        last, tried = tests, ""
+        for attempt in range(1, TRIES + 1):
+            prompt = ask.fix_prompt(task, path, first, shown, tests.output, tried)
+            value = self.answer("fix", prompt, ask.fix_schema(lines))
+            old, new = value["line"], reindent(value["line"], ask.unescape(value["new"]))
+            why = f"guided: put the model's fix in {path} (try {attempt} of {TRIES})"
+            edit = self.tool("edit_file", {"path": path, "old": old, "new": new}, why)
+            if edit.ok:
+                last = self.tool("run_tests", {}, "guided: rerun the tests after the edit")
+                if passing(last):
+                    return "succeeded", f"fixed {path}: `{old.strip()}` -> `{new.strip()}`; " + (
+                        tests_line(last)
+                    )
+                back = {"path": path, "content": original}
+                self.tool("write_file", back, f"guided: put {path} back; the tests still fail")
+            tried = ask.fix_retry(old, new, last.output if edit.ok else edit.output)
+        raise RunStopped(
+            "failed", f"the tests still fail after {TRIES} tries to fix {path}: {tests_line(last)}"
+        )
+
+    def do_run_tests(self, plan: Plan, task: str, context: str) -> Done:
+        tests = self.tool("run_tests", {}, "guided: run the tests and report what they say")
+        if not tests.ok:
+            raise RunStopped("failed", first_line(tests))
+        return "succeeded", first_line(tests)
+
+    def do_list(self, plan: Plan, task: str, context: str) -> Done:
+        args = {"pattern": plan.pattern} if plan.pattern else {}
+        listed = self.tool("list_files", args, "guided: list the project's files")
+        if not listed.ok:
+            raise RunStopped("failed", first_line(listed))
+        return "succeeded", cap(listed.output, 4000)
+
+    def do_explain(self, plan: Plan, task: str, context: str) -> Done:
+        where, text = self.source(plan, context)
+        prompt = ask.explain_prompt(task, where, text)
+        answer = self.answer("explanation", prompt, ask.text_schema("explanation"), 400)
+        return "succeeded", str(ask.unescape(answer["explanation"])).strip()
+
+    def do_generic(self, plan: Plan, task: str, context: str) -> Done:
+        specs = tool_specs(GENERIC_TOOLS)
+        changed: list[str] = []
+        last, tests = "", None
+        for taken in range(GENERIC_STEPS):
+            files = project_files(self.ctx.root, self.ctx.root, None)
+            schema = ask.tools_schema(specs, files if len(files) <= 200 else [])
+            prompt = ask.generic_prompt(task, context, files, changed, last)
+            value = self.answer("step", prompt, schema)
+            name, args = value["tool"], ask.unescape(value["arguments"])
+            if name == "finish":
+                return self.finish(args, changed, tests, taken)
+            result = self.tool(name, args, f"guided: the model chose {name} for the task")
+            last = f"{name}: {result.output}"
+            path = result.data.get("path")
+            if result.category == "edit" and result.ok and path and path not in changed:
+                changed.append(str(path))
+            tests = result if name == "run_tests" else tests
+        done = f"; changed {', '.join(changed)}" if changed else ""
+        raise RunStopped("failed", f"the model did not finish within {GENERIC_STEPS} steps{done}")
+
+    # Finding what a plan works on.
+
+    def pick_file(self, task: str, output: str) -> str:
+        """The file to fix: the one the failing output points at, else the model's pick."""
+        found = suspects(self.ctx.root, output)
+        if found:
+            return found[0]
+        listed = self.tool("list_files", {}, "guided: list the files to find the one to fix")
+        code = [n for n in listed.output.splitlines()[1:] if CODE.search(n) and not is_test(n)]
+        if len(code) <= 1:
+            if code:
+                return code[0]
+            raise RunStopped("failed", "could not tell which file to fix; name it in the task")
+        prompt = ask.pick_prompt(task, output)
+        return str(self.answer("path", prompt, ask.choice_schema("path", code[:200]))["path"])
+
+    def source(self, plan: Plan, context: str) -> tuple[str, str]:
+        """(where, text) of the code to explain: a definition, a named file or the selection."""
+        if plan.symbol:
+            args = {"pattern": definition_pattern(plan.symbol)}
+            if plan.target:
+                args["path"] = plan.target
+            found = self.tool("search", args, f"guided: find where {plan.symbol} is defined")
+            hit = re.search(r"^(.+?):(\d+): ", found.output, re.MULTILINE) if found.ok else None
+            if hit:
+                path, line = hit.group(1), int(hit.group(2))
+                span = {"path": path, "start_line": line, "end_line": line + 59}
+                read = self.tool("read_file", span, f"guided: read the definition of {plan.symbol}")
+                if read.ok:
+                    return f"{path} from line {line}", read.output
+        if plan.target:
+            read = self.tool("read_file", {"path": plan.target}, f"guided: read {plan.target}")
+            if read.ok:
+                return plan.target, read.output
+            raise RunStopped("failed", first_line(read))
+        if context.strip():
+            return "The code", context
+        raise RunStopped("failed", f"found no definition of {plan.symbol} in the project")
+
+    def finish(
+        self, args: dict[str, Any], changed: list[str], tests: ToolResult | None, taken: int
+    ) -> Done:
+        """End a generic run: facts from tool results first, the model's words marked as such.
+        A run that took no step at all has only the model's word for it, so it fails."""
+        step = self.next_step()
+        ok = args.get("success", True) is not False and taken > 0
+        facts = [f"changed {', '.join(changed)}"] if changed else []
+        if tests is not None:
+            facts.append(tests_line(tests))
+            ok = ok and passing(tests)
+        said = str(args.get("summary", "")).strip()
+        if not taken:
+            facts.append("the model finished without taking a single step")
+        summary = "; ".join(facts + ([f"the model says: {said}"] if said else [])) or "finished"
+        self.emit("INFO", "agent", f"step {step}: finish — {summary}", step=step, data=args)
+        return ("succeeded" if ok else "failed"), summary
+
+
+def reindent(old: str, new: str) -> str:
+    """Give an unindented replacement the indentation of the line it replaces."""
+    new = new.rstrip("\n")
+    indent = old[: len(old) - len(old.lstrip())]
+    if not indent or not new or new[0].isspace():
+        return new
+    return "\n".join(indent + line if line.strip() else line for line in new.split("\n"))

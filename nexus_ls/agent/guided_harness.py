@@ -1,0 +1,121 @@
+"""The moves a guided run is made of: tool calls the harness makes itself, and one
+grammar-constrained question to the model at a time, with repeats and junk refused.
+
+Harness steps go through `Agent.record` and `on_change`, so the journal, the progress
+lines and the step commits look exactly like those of a model's own tool calls.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from nexus_ls.agent import guided_prompts as ask
+from nexus_ls.agent.loop import FILE_TOOLS, Agent, RunStopped, describe
+from nexus_ls.agent.model import ToolCall, Turn
+from nexus_ls.tools import ToolResult, call_tool
+
+TRIES = 3  # answers per step, and attempts at a working file or passing tests
+
+
+class Harness(Agent):
+    """An `Agent` that acts through `tool` and asks through `answer`; plans build on it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answers: dict[str, tuple[str, int]] = {}  # per step: last answer, times in a row
+
+    def tool(self, name: str, args: dict[str, Any], why: str) -> ToolResult:
+        """One tool call made by the harness, journaled and committed like a model's call."""
+        step = self.next_step()
+        self.check_limits()
+        self.ctx.command_timeout = min(self.limits.command_timeout, self.remaining())
+        call = ToolCall(f"guided_{step}", name, json.dumps(args))
+        started = time.monotonic()
+        result = call_tool(self.ctx, name, args)
+        ms = int((time.monotonic() - started) * 1000)
+        self.record(step, call, Turn(text=why, raw=""), result, ms)
+        if name in FILE_TOOLS and self.on_change:
+            self.on_change(name, describe(call), why, step)
+        return result
+
+    def answer(
+        self, key: str, prompt: str, schema: dict[str, Any], max_tokens: int = 1024
+    ) -> dict[str, Any]:
+        """The model's answer for one step; an unusable or repeated answer is asked again once
+        with a note, the same answer a third time in a row stops the run."""
+        note = ""
+        for _ in range(TRIES):
+            value = self.ask_json(key, ask.messages(prompt, note), schema, max_tokens)
+            if not isinstance(value, dict) or not ask.fits(value, schema):
+                note, why = ask.NOT_JSON, "it is not the JSON asked for"
+            elif self.repeated(key, value):
+                note, why = ask.SAME_ANSWER, "it is the same as the last one"
+            else:
+                return value
+            step = self.next_step()
+            self.emit(
+                "WARNING",
+                "agent",
+                f"step {step}: the model's answer is not used: {why}; asking again",
+                step=step,
+                data={"answer": value, "note": note},
+            )
+        raise RunStopped(
+            "failed", f"stopped: no usable {key} answer from the model in {TRIES} tries"
+        )
+
+    def repeated(self, key: str, value: dict[str, Any]) -> bool:
+        canon = json.dumps(value, sort_keys=True)
+        last, count = self.answers.get(key, ("", 0))
+        count = count + 1 if canon == last else 1
+        self.answers[key] = (canon, count)
+        if count >= 3:
+            raise RunStopped(
+                "failed", f"stopped: the model gave the same {key} answer 3 times in a row"
+            )
+        return count == 2
+
+    def ask_json(
+        self, purpose: str, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
+    ) -> Any:
+        """One constrained model call, journaled like `Agent.ask` journals a turn."""
+        self.check_limits()
+        value, turn = self.model.complete_json(messages, schema, max_tokens)
+        self.tokens["prompt"] += turn.prompt_tokens
+        self.tokens["completion"] += turn.completion_tokens
+        self.emit(
+            "INFO",
+            "model",
+            f"model answered ({purpose}{'' if value is not None else ', not JSON'}) "
+            f"in {turn.latency_ms} ms",
+            step=self.steps + 1,
+            data={
+                "purpose": purpose,
+                "text": turn.raw,
+                "answer": value,
+                "prompt_tokens": turn.prompt_tokens,
+                "completion_tokens": turn.completion_tokens,
+                "latency_ms": turn.latency_ms,
+                "mode": "guided",
+            },
+        )
+        if self.tokens["prompt"] + self.tokens["completion"] > self.limits.max_tokens:
+            raise RunStopped("failed", f"token limit reached ({self.limits.max_tokens} tokens)")
+        return value
+
+
+def passing(tests: ToolResult) -> bool:
+    return tests.ok and tests.data.get("exit_code") == 0 and not tests.data.get("failed")
+
+
+def tests_line(tests: ToolResult) -> str:
+    """`tests: P passed, F failed` from the runner's own counts."""
+    if tests.data.get("passed") is None:
+        return first_line(tests)
+    return f"tests: {tests.data['passed']} passed, {tests.data['failed']} failed"
+
+
+def first_line(result: ToolResult) -> str:
+    return (result.output.splitlines() or [""])[0].strip()

@@ -1,0 +1,160 @@
+"""What kind of task a guided run is, judged by the harness from the words and the worktree.
+
+Tiny models cannot plan, so the harness does: a task that names a missing file and says
+"create" is a file to write, "fix" with a test suite is a bug to fix, and so on. Only
+what the harness cannot know is left to the model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from nexus_ls.sandbox.paths import PathEscape, resolve_inside
+from nexus_ls.tools.testing import detect_test_command
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+EXTENSIONS = _words(
+    "py js mjs ts tsx jsx json md txt rst toml yaml yml ini cfg csv html css sh c h cpp hpp "
+    "go rs java kt rb php lua sql xml"
+)
+CREATE_WORDS = _words("create write make add generate new produce")
+FIX_WORDS = _words("fix fixes bug bugs failing fails broken error errors repair")
+TEST_WORDS = _words("test tests pytest testsuite")
+RUN_WORDS = _words("run execute report")
+EXPLAIN_WORDS = _words("explain explains describe summarize summarise what how")
+
+_FILE = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-][\w.-]*\.([A-Za-z]\w{0,7}))(?![\w/])")
+_SYMBOL = re.compile(
+    r"(?:\b(?:function|method|class|def)\s+`?([A-Za-z_]\w*)`?)|`([A-Za-z_]\w*)(?:\(\))?`"
+    r"|\b([A-Za-z_]\w*)\(\)"
+)
+_GLOB = re.compile(r"(?<!\S)([\w./-]*\*[\w.*/-]*)")
+_OUTPUT_PATH = re.compile(r"([\w./-]+\.[A-Za-z]\w{0,7})(?::(\d+)|\", line (\d+)|::)")
+_IMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+))", re.MULTILINE)
+
+
+@dataclass
+class Plan:
+    """The kind of task and what the harness found for it (a file, a symbol, a glob)."""
+
+    kind: str
+    target: str | None = None
+    symbol: str | None = None
+    pattern: str | None = None
+
+    def describe(self) -> str:
+        extra = [f"{k} {v}" for k, v in (("file", self.target), ("symbol", self.symbol)) if v]
+        return self.kind.replace("_", " ") + (f" ({', '.join(extra)})" if extra else "")
+
+
+def classify(task: str, root: Path, context: str = "") -> Plan:
+    """The plan for `task` in the worktree `root`; `generic` when no rule fits."""
+    words = set(re.findall(r"[a-z]+", task.lower()))
+    named = named_files(task, root)
+    existing = [n for n in named if (root / n).is_file()]
+    missing = [n for n in named if not (root / n).exists()]
+    if words & FIX_WORDS and detect_test_command(root):
+        sources = [n for n in existing if not is_test(n)]
+        return Plan("fix", target=sources[0] if sources else None)
+    if missing and words & CREATE_WORDS:
+        return Plan("create", target=missing[0])
+    if words & TEST_WORDS and words & RUN_WORDS and not words & CREATE_WORDS:
+        return Plan("run_tests")
+    symbol = find_symbol(task, named)
+    if words & EXPLAIN_WORDS and (existing or symbol or context.strip()):
+        return Plan("explain", target=existing[0] if existing else None, symbol=symbol)
+    if "list" in words or ("files" in words and words & {"which", "what", "show"}):
+        glob = _GLOB.search(task)
+        return Plan("list", pattern=glob.group(1) if glob else None)
+    return Plan("generic")
+
+
+def named_files(task: str, root: Path) -> list[str]:
+    """Paths inside `root` written in the task: existing files, or names with a known extension."""
+    found: list[str] = []
+    for match in _FILE.finditer(task):
+        name = match.group(1).removeprefix("./")
+        try:
+            inside = bool(resolve_inside(root, name))
+        except PathEscape:
+            inside = False
+        if (
+            inside
+            and name not in found
+            and (match.group(2) in EXTENSIONS or (root / name).exists())
+        ):
+            found.append(name)
+    return found
+
+
+def find_symbol(task: str, named: list[str]) -> str | None:
+    """A function or class name the task points at (`add()`, "function add", `add`)."""
+    for match in _SYMBOL.finditer(task):
+        name = next(g for g in match.groups() if g)
+        if not any(name in n for n in named):
+            return name
+    return None
+
+
+def definition_pattern(symbol: str) -> str:
+    """A `search` regex for the line that defines `symbol` in common languages."""
+    return rf"^\s*(async\s+)?(def|class|function|func|fn)\s+{re.escape(symbol)}\b"
+
+
+def is_test(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return (
+        name.startswith("test_")
+        or name.endswith(("_test.py", "_test.go"))
+        or ".test." in name
+        or ".spec." in name
+        or "tests/" in f"/{path}"
+    )
+
+
+def suspects(root: Path, output: str) -> list[str]:
+    """Files a failing test run points at: code before tests, then what failing tests import."""
+    real_root = os.path.realpath(root)
+    seen: list[str] = []
+    for match in _OUTPUT_PATH.finditer(output):
+        name = match.group(1)
+        if os.path.isabs(name):
+            name = os.path.relpath(os.path.realpath(name), real_root)
+        if not name.startswith("..") and (root / name).is_file() and name not in seen:
+            seen.append(name)
+    for test in [n for n in seen if is_test(n) and n.endswith(".py")]:
+        text = (root / test).read_text(encoding="utf-8", errors="replace")
+        for match in _IMPORT.finditer(text):
+            module = (match.group(1) or match.group(2)).replace(".", "/")
+            for name in (f"{module}.py", f"{module}/__init__.py"):
+                if (root / name).is_file() and name not in seen:
+                    seen.append(name)
+    return [n for n in seen if not is_test(n)] + [n for n in seen if is_test(n)]
+
+
+def focus_line(output: str, path: str) -> int | None:
+    """The first line number the test output gives for `path`, if any."""
+    for match in _OUTPUT_PATH.finditer(output):
+        name = match.group(1)
+        if (name == path or name.endswith("/" + path)) and (match.group(2) or match.group(3)):
+            return int(match.group(2) or match.group(3))
+    return None
+
+
+def window(text: str, focus: int | None, size: int = 150) -> tuple[int, list[str]]:
+    """(first line number, lines) of at most `size` lines of `text`, around `focus`."""
+    lines = text.splitlines()
+    start = 0 if focus is None else max(0, min(focus - size // 2, len(lines) - size))
+    return start + 1, lines[start : start + size]
+
+
+def editable_lines(shown: list[str], text: str) -> list[str]:
+    """The shown non-blank lines found exactly once in `text`, so replacing one is unambiguous."""
+    return [line for line in shown if line.strip() and text.count(line) == 1]
