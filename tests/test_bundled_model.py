@@ -77,3 +77,19 @@ def test_one_server_is_shared_by_the_runs_of_a_host(tmp_path: Path) -> None:
         assert len(urls) == 1
     finally:
         stop_all()
+
+
+def test_demo_fix_asks_the_model_without_breaking_its_server(tmp_path: Path) -> None:
+    """The demo's calc.py has a docstring with double quotes; offered as a grammar choice it
+    used to crash llama.cpp's server mid-run."""
+    target = tmp_path / "demo"
+    result = nexus(
+        tmp_path, "demo", "--dir", str(target), "--json", "--max-steps", "8",
+        timeout=600, NEXUS_LOCAL_PORTS=free_port(),
+    )  # fmt: skip
+    assert result.code in (0, 1), result.stderr
+    assert "cannot reach the model endpoint" not in result.stderr
+    out = result.json()
+    events = nexus(target, "log", "--run", out["run_id"], "--json").lines()
+    answers = [e for e in events if e["category"] == "model" and "latency_ms" in e["data"]]
+    assert answers and all(a["data"]["completion_tokens"] > 0 for a in answers)

@@ -122,11 +122,25 @@ def text_schema(key: str) -> dict[str, Any]:
     }
 
 
+def grammar_safe(choices: list[str]) -> list[str]:
+    """The choices llama.cpp can put in a grammar.
+
+    llama-cpp-python 0.3.36 turns an enum value holding a double quote or a backslash into
+    a grammar it cannot parse, and the server process dies on that request; such values
+    are never offered (a bug on such a line cannot be picked in guided mode)."""
+    return [c for c in choices if '"' not in c and "\\" not in c]
+
+
+def enum_of(choices: list[str]) -> dict[str, Any]:
+    safe = grammar_safe(choices)
+    return {"type": "string", "enum": safe} if safe else {"type": "string"}
+
+
 def choice_schema(key: str, choices: list[str], **more: dict[str, Any]) -> dict[str, Any]:
     """An object whose `key` must be one of `choices` (a tiny model cannot invent a line)."""
     return {
         "type": "object",
-        "properties": {key: {"type": "string", "enum": choices}, **more},
+        "properties": {key: enum_of(choices), **more},
         "required": [key, *more],
         "additionalProperties": False,
     }
@@ -147,7 +161,7 @@ def tools_schema(specs: list[dict[str, Any]], paths: list[str]) -> dict[str, Any
             if k != "reason"
         }
         if fn["name"] in ("read_file", "edit_file") and paths:
-            props["path"] = {"type": "string", "enum": paths}
+            props["path"] = enum_of(paths)
         arguments = {
             "type": "object",
             "properties": props,
