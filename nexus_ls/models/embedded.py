@@ -22,12 +22,17 @@ import tempfile
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nexus_ls.errors import NexusError
 
 START_TIMEOUT = 180.0
 _lock = threading.Lock()
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: a
+# server started from a short-lived worker thread would die with it. Every server is
+# spawned from this one long-lived thread instead.
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexus-llama-spawn")
 _servers: dict[Path, EmbeddedServer] = {}
 
 
@@ -57,8 +62,11 @@ class EmbeddedServer:
             "--model_alias", alias, "--host", "127.0.0.1", "--port", str(self.port),
             "--n_threads", threads, "--n_threads_batch", threads, "--n_ctx", "8192",
         ]  # fmt: skip
+        self.process = _spawner.submit(self._spawn, command).result()
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
