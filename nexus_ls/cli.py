@@ -324,12 +324,10 @@ def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    print(
-        "nexus: error: the language server is not part of this build yet; "
-        "use the `nexus` command line",
-        file=sys.stderr,
-    )
-    return 2
+    """`nexus-ls`: the language server on stdio."""
+    from nexus_ls.server import main as server_main
+
+    return server_main()
 
 
 if __name__ == "__main__":

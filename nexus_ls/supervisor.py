@@ -49,8 +49,14 @@ class RunHandle:
 
 
 class Supervisor:
-    def __init__(self, ws: Workspace, on_event: EventHook | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        on_event: EventHook | None = None,
+        on_finish: Callable[[RunRecord], None] | None = None,
+    ) -> None:
         self.ws = ws
+        self.on_finish = on_finish
         self.journal = Journal.for_state_dir(ws.state_dir)
         self.store = RunStore(ws.state_dir)
         self.on_event = on_event
@@ -241,6 +247,8 @@ class Supervisor:
             },
         )
         handle.done.set()
+        if self.on_finish:
+            self.on_finish(record)
 
     def _stderr_tail(self, record: RunRecord) -> str:
         path = self.ws.state_dir / "logs" / f"{record.id}.stderr"

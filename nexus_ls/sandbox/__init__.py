@@ -7,7 +7,15 @@ the user's working tree changes only through `accept`.
 from nexus_ls.sandbox.commits import changed_files, commit_step, format_message
 from nexus_ls.sandbox.paths import PathEscape, relative, resolve_inside
 from nexus_ls.sandbox.repo import NEXUS_IDENTITY, Workspace, git, git_bytes, open_workspace
-from nexus_ls.sandbox.review import MergeConflict, accept, changed_paths, discard, net_diff
+from nexus_ls.sandbox.review import (
+    MergeConflict,
+    accept,
+    blob_text,
+    changed_paths,
+    discard,
+    merge_texts,
+    net_diff,
+)
 from nexus_ls.sandbox.snapshot import snapshot
 from nexus_ls.sandbox.worktree import (
     branch_name,
@@ -22,6 +30,7 @@ __all__ = [
     "PathEscape",
     "Workspace",
     "accept",
+    "blob_text",
     "branch_name",
     "changed_files",
     "changed_paths",
@@ -29,6 +38,7 @@ __all__ = [
     "create_worktree",
     "discard",
     "format_message",
+    "merge_texts",
     "git",
     "git_bytes",
     "net_diff",

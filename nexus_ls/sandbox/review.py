@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -186,3 +187,24 @@ def _write(target: Path, data: bytes, mode: str) -> None:
             exec_bits = (perms & 0o444) >> 2
             os.chmod(tmp, (perms | exec_bits) if executable else (perms & ~0o111))
     os.replace(tmp, target)
+
+
+def blob_text(ws: Workspace, rev: str, path: str) -> str | None:
+    """A file's text at a commit, or None where the commit has no such file."""
+    result = run_git(ws.root, "cat-file", "blob", f"{rev}:{path}")
+    return result.stdout.decode("utf-8", "surrogateescape") if result.status == 0 else None
+
+
+def merge_texts(ours: str, base: str, theirs: str) -> str | None:
+    """Three-way merge of three texts (an editor buffer against a run's change), or None
+    when they conflict. `git merge-file` on temp files, so nothing in the repo is touched."""
+    with tempfile.TemporaryDirectory(prefix="nexus-merge-") as tmp:
+        names = []
+        for name, text in (("ours", ours), ("base", base), ("theirs", theirs)):
+            path = Path(tmp) / name
+            path.write_bytes(text.encode("utf-8", "surrogateescape"))
+            names.append(str(path))
+        result = run_git(Path(tmp), "merge-file", "-p", *names)
+    if result.status != 0:
+        return None
+    return result.stdout.decode("utf-8", "surrogateescape")

@@ -1,0 +1,22 @@
+"""The NEXUS language server: thin, one module per feature, each registering its handlers."""
+
+from __future__ import annotations
+
+import logging
+
+from nexus_ls.server import code_actions, journal, lifecycle, review, runs
+from nexus_ls.server.app import NexusServer
+
+
+def create_server() -> NexusServer:
+    server = NexusServer()
+    for feature in (lifecycle, runs, review, journal, code_actions):
+        feature.register(server)
+    return server
+
+
+def main() -> int:
+    """`nexus-ls` / `nexus serve`: the server on stdio."""
+    logging.basicConfig(level=logging.WARNING)
+    create_server().start_io()
+    return 0

@@ -1,0 +1,157 @@
+"""nexus.run, nexus.cancel, nexus.runs, and the live view of runs: progress and events."""
+
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import Future
+from typing import Any
+
+from lsprotocol import types
+
+from nexus_ls.config import RunSettings, check_limits
+from nexus_ls.errors import NexusError
+from nexus_ls.models.bundled import intro as bundled_intro
+from nexus_ls.models.resolve import resolve
+from nexus_ls.runs import RunRecord
+from nexus_ls.server.app import NexusServer, off_loop, one_object, user_error
+from nexus_ls.server.context import selection_context
+
+_tokens = itertools.count(1)
+STEP_CATEGORIES = frozenset({"tool", "edit", "command", "test", "agent"})
+
+
+class LiveView:
+    """Progress and notifications for the runs this server started."""
+
+    def __init__(self, ls: NexusServer) -> None:
+        self.ls = ls
+        self.tokens: dict[str, str] = {}  # run id -> progress token
+        self.told_bundled = False
+
+    def supports_progress(self) -> bool:
+        window = self.ls.client_capabilities.window
+        return bool(window and window.work_done_progress)
+
+    async def begin(self, task: str) -> str | None:
+        """A fresh progress token, created with the client and begun, before the run starts
+        (so no step can be reported before its progress exists)."""
+        if not self.supports_progress():
+            return None
+        token = f"nexus-run-{next(_tokens)}-{id(self)}"
+        await self.ls.work_done_progress.create_async(token)
+        self.ls.work_done_progress.begin(
+            token,
+            types.WorkDoneProgressBegin(title="NEXUS", message=task, cancellable=True),
+        )
+        return token
+
+    def attach(self, token: str, record: RunRecord, cancel: Any) -> None:
+        self.tokens[record.id] = token
+        future: Future[Any] | None = self.ls.work_done_progress.tokens.get(token)
+        if future is not None:
+            future.add_done_callback(lambda f: f.cancelled() and cancel(record.id))
+
+    def event(self, event: dict[str, Any]) -> None:
+        run_id = event.get("run")
+        self.ls.protocol.notify("nexus/event", {"runId": run_id, "event": event})
+        token = self.tokens.get(str(run_id))
+        if token and event.get("category") in STEP_CATEGORIES and event.get("step"):
+            self.ls.work_done_progress.report(
+                token, types.WorkDoneProgressReport(message=str(event.get("message", "")))
+            )
+
+    def finish(self, record: RunRecord) -> None:
+        outcome = record.error or record.summary or ""
+        token = self.tokens.pop(record.id, None)
+        if token:
+            self.ls.work_done_progress.end(
+                token, types.WorkDoneProgressEnd(message=f"{record.status}: {outcome}"[:200])
+            )
+        kind = types.MessageType.Info if record.status == "succeeded" else types.MessageType.Warning
+        self.ls.window_show_message(
+            types.ShowMessageParams(
+                type=kind,
+                message=f"NEXUS run {record.id} {record.status}: {outcome[:300]} — review it "
+                f"with nexus.show or nexus.diff, then nexus.accept or nexus.discard",
+            )
+        )
+
+
+def register(server: NexusServer) -> None:
+    view = LiveView(server)
+    server.event_hooks.append(view.event)
+    server.finish_hooks.append(view.finish)
+
+    @server.command("nexus.run")
+    async def run(ls: NexusServer, *args: Any) -> dict[str, str]:
+        params = one_object(args, "task")
+        task, uri = params["task"], params.get("uri")
+        if not isinstance(task, str) or not task.strip():
+            raise user_error("task must be a non-empty string saying what the agent should do")
+        state = ls.state_for(uri)
+        supervisor = state.require()
+        context = ""
+        if uri:
+            context = selection_context(
+                ls, state.root, uri, params.get("range"), params.get("diagnostics")
+            )
+        s = ls.settings
+        try:
+            resolution = await off_loop(
+                lambda: resolve(
+                    model=s.model,
+                    base_url=s.baseUrl,
+                    tool_mode=s.toolMode,
+                    local_model=s.localModel,
+                    guided=s.guided,
+                )
+            )
+            limits = check_limits(s.limits())
+        except NexusError as exc:
+            raise user_error(str(exc)) from None
+        notes = list(resolution.steps)
+        if resolution.bundled:
+            notes.append(bundled_intro(resolution.settings.guided))
+            if not view.told_bundled:
+                view.told_bundled = True
+                ls.window_show_message(
+                    types.ShowMessageParams(type=types.MessageType.Info, message=notes[-1])
+                )
+        token = await view.begin(task)
+        settings = RunSettings(resolution.settings, limits)
+        try:
+            record = await off_loop(supervisor.start, task, settings, context, notes)
+        except Exception:
+            if token:
+                ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="not started"))
+            raise
+        if token:
+            view.attach(token, record, supervisor.cancel)
+        return {"runId": record.id, "branch": record.branch}
+
+    @server.command("nexus.cancel")
+    async def cancel(ls: NexusServer, *args: Any) -> dict[str, Any]:
+        supervisor, record = ls.find_run(one_object(args, "runId")["runId"])
+        if record.finished:
+            raise user_error(f"run {record.id} already ended: {record.status}")
+        if not supervisor.cancel(record.id):
+            raise user_error(
+                f"run {record.id} was not started by this server; stop it where it runs"
+            )
+        return {"runId": record.id, "cancelling": True}
+
+    @server.command("nexus.runs")
+    async def runs(ls: NexusServer, *args: Any) -> list[dict[str, Any]]:
+        if args:
+            one_object(args)
+        records: list[RunRecord] = []
+        for root in ls.folders():
+            state = ls.state(root)
+            if state.supervisor is not None:
+                records.extend(await off_loop(state.supervisor.store.list))
+        records.sort(key=lambda r: r.id, reverse=True)
+        return [
+            {"runId": r.id, "task": r.task, "status": r.status, "branch": r.branch,
+             "created": r.created, "review": r.review}
+            for r in records
+        ]  # fmt: skip
