@@ -283,3 +283,24 @@ def test_step_limit_holds_in_guided_mode(tmp_path: Path, model) -> None:
 
     assert out["status"] == "failed" and "step limit reached (1 steps)" in out["summary"]
     assert tool_steps(repo, out["run_id"]) == ["write_file"]
+
+
+def test_endpoint_without_schema_in_json_object_gets_json_schema(tmp_path: Path, model) -> None:
+    """llama.cpp takes a schema inside json_object; OpenAI-style APIs refuse it and want
+    json_schema. The refusal switches the format once, for the rest of the run."""
+    repo = calc_repo(tmp_path)
+    words = "add() subtracts."
+
+    def openai_style(body: dict[str, Any]) -> dict[str, Any]:
+        if body["response_format"]["type"] == "json_object":
+            return {"status": 400, "error": "Unrecognized request argument: schema", "again": True}
+        return answer(explanation=words)
+
+    server = model([openai_style])
+    out = guided(repo, server, "explain what the function add() does")
+
+    assert out["status"] == "succeeded" and out["summary"] == words
+    formats = [r["response_format"]["type"] for r in server.requests]
+    assert formats == ["json_object", "json_schema"]
+    schema = server.requests[1]["response_format"]["json_schema"]["schema"]
+    assert "explanation" in schema["properties"]

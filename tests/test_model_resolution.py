@@ -88,3 +88,25 @@ def test_nothing_found_is_one_line_naming_every_option(repo: Path) -> None:
 def test_bad_local_ports_setting(repo: Path) -> None:
     result = nexus(repo, "run", "x", NEXUS_LOCAL_PORTS="ollama")
     assert result.code == 2 and "NEXUS_LOCAL_PORTS" in result.stderr
+
+
+def test_local_model_flag_is_an_explicit_setting(repo: Path, model, tmp_path: Path) -> None:
+    # Stronger than the environment and loopback: its (missing) file is what gets reported.
+    local = model([call("finish", summary="from loopback")])
+    port = local.url.split(":")[2].split("/")[0]
+    missing = tmp_path / "coder.gguf"
+    result = nexus(
+        repo, "run", "x", "--local-model", str(missing),
+        OPENAI_BASE_URL=local.url, NEXUS_LOCAL_PORTS=port,
+    )  # fmt: skip
+    assert result.code == 2
+    assert f"the local model {missing} does not exist; fix --local-model" in result.stderr
+    assert local.requests == []
+
+
+def test_a_named_model_the_local_server_lacks_is_an_error(repo: Path, model) -> None:
+    local = model([call("finish", summary="x")], models=("llama3:8b",))
+    port = local.url.split(":")[2].split("/")[0]
+    result = nexus(repo, "run", "x", "--model", "qwen:7b", NEXUS_LOCAL_PORTS=port)
+    assert result.code == 2
+    assert "does not serve 'qwen:7b'" in result.stderr and "llama3:8b" in result.stderr

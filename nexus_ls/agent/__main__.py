@@ -154,16 +154,19 @@ def main() -> int:
             }
         )
         outcome = Outcome("failed", error)
-    channel.send(
-        {
-            "type": protocol.RESULT,
-            "status": outcome.status,
-            "summary": outcome.summary,
-            "steps": outcome.steps,
-            "tokens": outcome.tokens,
-            "error": error or outcome.error,
-        }
-    )
+    try:
+        channel.send(
+            {
+                "type": protocol.RESULT,
+                "status": outcome.status,
+                "summary": outcome.summary,
+                "steps": outcome.steps,
+                "tokens": outcome.tokens,
+                "error": error or outcome.error,
+            }
+        )
+    except BrokenPipeError:  # the host is gone; nobody is left to tell
+        return 1
     return 0
 
 

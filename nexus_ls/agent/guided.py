@@ -52,7 +52,8 @@ class GuidedAgent(Harness):
             status, summary = getattr(self, f"do_{plan.kind}")(plan, task, context)
         except RunStopped as stop:
             status, summary = stop.status, str(stop)
-        return Outcome(status, summary, self.steps, self.tokens)
+        error = None if status == "succeeded" else summary
+        return Outcome(status, summary, self.steps, self.tokens, error)
 
     # The plans, one per kind of task.
 

@@ -8,13 +8,12 @@ lines and the step commits look exactly like those of a model's own tool calls.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from nexus_ls.agent import guided_prompts as ask
-from nexus_ls.agent.loop import FILE_TOOLS, Agent, RunStopped, describe
+from nexus_ls.agent.loop import Agent, RunStopped
 from nexus_ls.agent.model import ToolCall, Turn
-from nexus_ls.tools import ToolResult, call_tool
+from nexus_ls.tools import ToolResult
 
 TRIES = 3  # answers per step, and attempts at a working file or passing tests
 
@@ -29,16 +28,8 @@ class Harness(Agent):
     def tool(self, name: str, args: dict[str, Any], why: str) -> ToolResult:
         """One tool call made by the harness, journaled and committed like a model's call."""
         step = self.next_step()
-        self.check_limits()
-        self.ctx.command_timeout = min(self.limits.command_timeout, self.remaining())
         call = ToolCall(f"guided_{step}", name, json.dumps(args))
-        started = time.monotonic()
-        result = call_tool(self.ctx, name, args)
-        ms = int((time.monotonic() - started) * 1000)
-        self.record(step, call, Turn(text=why, raw=""), result, ms)
-        if name in FILE_TOOLS and self.on_change:
-            self.on_change(name, describe(call), why, step)
-        return result
+        return self.execute(step, call, Turn(text=why, raw=""))
 
     def answer(
         self, key: str, prompt: str, schema: dict[str, Any], max_tokens: int = 1024

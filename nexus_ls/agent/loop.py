@@ -121,18 +121,23 @@ class Agent:
             )
             error = None if ok else f"the agent gave up: {summary}"
             return Outcome("succeeded" if ok else "failed", summary, self.steps, self.tokens, error)
+        result = self.execute(step, call, turn)
+        history.append({"role": "tool", "call": call, "content": result.output})
+        self.watch_repeats(call, result, history)
+        return None
+
+    def execute(self, step: int, call: ToolCall, turn: Turn) -> ToolResult:
+        """One tool call, bounded by the run's time, journaled, and committed if it changed
+        files; the model's loop and guided mode's harness both act through here."""
         self.check_limits()
         self.ctx.command_timeout = min(self.limits.command_timeout, self.remaining())
         self.ctx.time_left = self.remaining()
         started = time.monotonic()
         result = call_tool(self.ctx, call.name, call.arguments)
-        duration = int((time.monotonic() - started) * 1000)
-        history.append({"role": "tool", "call": call, "content": result.output})
-        self.record(step, call, turn, result, duration)
+        self.record(step, call, turn, result, int((time.monotonic() - started) * 1000))
         if call.name in FILE_TOOLS and self.on_change:
             self.on_change(call.name, describe(call), rationale(call, turn), step)
-        self.watch_repeats(call, result, history)
-        return None
+        return result
 
     def record(self, step: int, call: ToolCall, turn: Turn, result: ToolResult, ms: int) -> None:
         self.emit(

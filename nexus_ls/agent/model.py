@@ -26,6 +26,10 @@ class ModelError(Exception):
     """The endpoint cannot serve this run; the message says what to set."""
 
 
+class Refused(ModelError):
+    """The endpoint answered 400/422: the request's shape, not the endpoint, is the problem."""
+
+
 @dataclass
 class ToolCall:
     id: str
@@ -75,6 +79,7 @@ class ChatModel:
             timeout=timeout,
         )
         self.name = settings.model or ""
+        self.json_format = "json_object"
 
     def resolve_name(self) -> str:
         """The model to use: the setting, else the first the endpoint lists."""
@@ -98,9 +103,20 @@ class ChatModel:
         """One grammar-constrained answer: JSON that fits `schema` (llama.cpp and vLLM honour
         `response_format` with a schema), sampled greedily. Returns (value, turn); value is
         None when the endpoint ignored the schema and sent something that is not JSON."""
-        turn = self._with_retries(
-            lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
-        )
+        try:
+            turn = self._with_retries(
+                lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
+            )
+        except Refused as exc:
+            if self.json_format != "json_object":
+                raise
+            # llama.cpp takes a schema inside json_object; OpenAI-style APIs want json_schema.
+            self.json_format = "json_schema"
+            self.notify("WARNING", "endpoint refused json_object with a schema; using json_schema",
+                        {"error": str(exc)})  # fmt: skip
+            turn = self._with_retries(
+                lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
+            )
         try:
             return json.loads(turn.raw), turn
         except ValueError:
@@ -120,7 +136,7 @@ class ChatModel:
                         {"error": _short(exc)},
                     )
                     continue
-                raise ModelError(
+                raise Refused(
                     f"the endpoint at {self.url} refused the request: {_short(exc)}"
                 ) from exc
             except (*_RETRYABLE, openai.APIConnectionError) as exc:
@@ -152,7 +168,11 @@ class ChatModel:
         kwargs: dict[str, Any] = {
             "model": self.name,
             "messages": messages,
-            "response_format": {"type": "json_object", "schema": schema},
+            "response_format": (
+                {"type": "json_object", "schema": schema}
+                if self.json_format == "json_object"
+                else {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+            ),
             "temperature": 0,
             "max_tokens": max_tokens,
         }

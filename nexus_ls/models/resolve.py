@@ -58,35 +58,33 @@ def resolve(
     if guided is None and env.get("NEXUS_GUIDED"):
         guided = env["NEXUS_GUIDED"].strip().lower() in ("1", "true", "yes", "on")
     steps: list[str] = []
+    mode = tool_mode or env.get("NEXUS_TOOL_MODE") or "auto"
+    name = model or env.get("NEXUS_MODEL") or None
+    if local_model:  # an explicit setting, as strong as --base-url
+        steps.append(f"local GGUF model from the --local-model setting: {local_model}")
+        return Resolution(_guided(_gguf(local_model, "--local-model", name, mode), guided), steps)
     try:
         settings = resolve_model(model=model, base_url=base_url, tool_mode=tool_mode, environ=env)
         steps.append(f"model endpoint from {settings.source}: {settings.base_url or 'OpenAI'}")
         return Resolution(_guided(settings, guided), steps)
     except NoEndpoint:
         steps.append("no --base-url flag, OPENAI_BASE_URL or OPENAI_API_KEY")
-    mode = tool_mode or env.get("NEXUS_TOOL_MODE") or "auto"
-    name = model or env.get("NEXUS_MODEL") or None
     for port, server in probe_ports(env).items():
         url = f"http://127.0.0.1:{port}/v1"
         listed = models_at(url, PROBE_TIMEOUT)
         if listed:
-            chosen = name if name in listed else listed[0]
+            if name and name not in listed:
+                raise NexusError(
+                    f"the {server} on port {port} does not serve {name!r} (it has: "
+                    f"{', '.join(listed[:8])}); set --model or NEXUS_MODEL to one of them"
+                )
             steps.append(f"found {server} on port {port} serving {', '.join(listed[:5])}")
-            return Resolution(
-                _guided(ModelSettings(url, None, chosen, mode, "loopback"), guided), steps
-            )
+            settings = ModelSettings(url, None, name or listed[0], mode, "loopback")
+            return Resolution(_guided(settings, guided), steps)
         steps.append(f"nothing listening on port {port} ({server})")
-    gguf_text = local_model or env.get("NEXUS_LOCAL_MODEL")
-    if gguf_text:
-        gguf = Path(gguf_text).expanduser()
-        if not gguf.is_file():
-            raise NexusError(f"the local model {gguf_text} does not exist; fix NEXUS_LOCAL_MODEL")
-        if not llama_cpp_available():
-            raise NexusError(
-                f"running {gguf.name} needs llama-cpp-python: pip install 'nexus-ls[local]'"
-            )
-        steps.append(f"local GGUF model {gguf}")
-        settings = ModelSettings(None, None, gguf.stem, _local_mode(mode), "gguf", gguf=str(gguf))
+    if env.get("NEXUS_LOCAL_MODEL"):
+        steps.append(f"local GGUF model from NEXUS_LOCAL_MODEL: {env['NEXUS_LOCAL_MODEL']}")
+        settings = _gguf(env["NEXUS_LOCAL_MODEL"], "NEXUS_LOCAL_MODEL", name, mode)
         return Resolution(_guided(settings, guided), steps)
     steps.append("no NEXUS_LOCAL_MODEL")
     bundled = bundled_gguf()
@@ -100,6 +98,18 @@ def resolve(
         settings.guided = guided is not False
         return Resolution(settings, steps, bundled=True)
     raise NexusError(NOTHING_FOUND)
+
+
+def _gguf(text: str, origin: str, name: str | None, mode: str) -> ModelSettings:
+    """Settings for a GGUF file served by the embedded llama.cpp server."""
+    gguf = Path(text).expanduser()
+    if not gguf.is_file():
+        raise NexusError(f"the local model {text} does not exist; fix {origin}")
+    if not llama_cpp_available():
+        raise NexusError(
+            f"running {gguf.name} needs llama-cpp-python: pip install 'nexus-ls[local]'"
+        )
+    return ModelSettings(None, None, name or gguf.stem, _local_mode(mode), "gguf", gguf=str(gguf))
 
 
 def _guided(settings: ModelSettings, guided: bool | None) -> ModelSettings:
