@@ -72,7 +72,7 @@ class Harness(Agent):
         self, purpose: str, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
     ) -> Any:
         """One constrained model call, journaled like `Agent.ask` journals a turn."""
-        self.check_limits()
+        self.before_model_call()
         value, turn = self.model.complete_json(messages, schema, max_tokens)
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens

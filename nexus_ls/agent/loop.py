@@ -76,10 +76,14 @@ class Agent:
         except RunStopped as stop:
             return Outcome(stop.status, str(stop), self.steps, self.tokens, error=str(stop))
 
-    def ask(self, history: list[dict[str, Any]]) -> Turn:
+    def before_model_call(self) -> None:
+        """No model call once the run must stop, nor one whose answer could not run."""
         self.check_limits()
-        if self.steps >= self.limits.max_steps:  # no model call whose answer could not run
+        if self.steps >= self.limits.max_steps:
             raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
+
+    def ask(self, history: list[dict[str, Any]]) -> Turn:
+        self.before_model_call()
         turn = self.model.complete(history)
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens

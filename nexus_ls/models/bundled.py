@@ -16,12 +16,14 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Measured by benchmarks/embedded_model.py; see docs/benchmarks.md.
 INTRO = (
     "NEXUS is using its bundled model, {name} (135M parameters, offline), in {mode} mode. "
-    "It is for a real offline tour of NEXUS, not for real work: it completed {rate} of the "
-    "benchmark's trivial tasks. For useful runs point NEXUS at something stronger: an Ollama or "
-    "llama.cpp server (found automatically on ports 11434, 8080, 1234), --base-url URL or "
-    "OPENAI_API_KEY, or NEXUS_LOCAL_MODEL=/path/to/coder-7b.gguf."
+    "It is for a real offline tour of NEXUS, not for real work: on the benchmark's trivial tasks "
+    "guided runs completed {rate} (mostly the harness's own work: it could not write a working "
+    "hello.py or fix a one-line bug), plain runs {plain_rate}. For useful runs point NEXUS at "
+    "something stronger: an Ollama or llama.cpp server (found automatically on ports 11434, "
+    "8080, 1234), --base-url URL or OPENAI_API_KEY, or NEXUS_LOCAL_MODEL=/path/to/coder-7b.gguf."
 )
-MEASURED_RATE = "3 of 15"
+MEASURED_RATE = "9 of 15"  # guided mode, --max-steps 8
+PLAIN_RATE = "0 of 15"  # plain mode, --max-steps 6
 
 
 def bundled_gguf() -> Path | None:
@@ -37,4 +39,5 @@ def bundled_gguf() -> Path | None:
 
 
 def intro(guided: bool) -> str:
-    return INTRO.format(name=BUNDLED_NAME, rate=MEASURED_RATE, mode="guided" if guided else "plain")
+    mode = "guided" if guided else "plain"
+    return INTRO.format(name=BUNDLED_NAME, rate=MEASURED_RATE, plain_rate=PLAIN_RATE, mode=mode)
