@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run")
     p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
     p.add_argument("-o", dest="output", help="file to write (default: stdout)")
-    command("serve", "the language server on stdio")
+    sub.add_parser(
+        "serve", help="the language server on stdio", description="the language server on stdio"
+    )
     return parser
 
 
