@@ -53,13 +53,13 @@ def open_workspace(path: str | Path) -> Workspace:
     except (InvalidGitRepositoryError, NoSuchPathError):
         raise NexusError(
             f"{start} is not inside a git repository; "
-            "run `git init` there (or pass -C DIR) to start"
+            "run `git init` there to start, or open a folder inside a repository"
         ) from None
     try:
         if repo.bare or repo.working_tree_dir is None:
             raise NexusError(
                 f"{start} is a bare git repository; NEXUS needs a working tree "
-                "(clone it or pass -C DIR of a checkout)"
+                "(clone it and work in the clone)"
             )
         root = Path(repo.working_tree_dir).resolve()
         common_dir = Path(repo.common_dir).resolve()

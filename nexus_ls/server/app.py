@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ def user_error(message: str) -> JsonRpcException:
 
 
 def path_of(uri: str) -> Path:
+    if not isinstance(uri, str):  # it comes straight from a command's JSON arguments
+        raise JsonRpcInvalidParams(message="uri must be a string such as file:///path/to/file")
     parsed = urlparse(uri)
     if parsed.scheme not in ("file", ""):
         raise user_error(f"{uri} is not a file: NEXUS works on files on disk")
@@ -78,7 +81,9 @@ class NexusServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("nexus-ls", __version__)
         self.settings = ServerSettings()
+        self.options: dict[str, Any] = {}  # valid `nexus` initializationOptions
         self.states: dict[Path, WorkspaceState] = {}
+        self.states_lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.event_hooks: list[Callable[[dict[str, Any]], None]] = []
@@ -92,9 +97,10 @@ class NexusServer(LanguageServer):
         return folders
 
     def state(self, root: Path) -> WorkspaceState:
-        if root not in self.states:
-            self.states[root] = WorkspaceState(root, self)
-        return self.states[root]
+        with self.states_lock:  # made from the loop and from the start-up warm-up thread
+            if root not in self.states:
+                self.states[root] = WorkspaceState(root, self)
+            return self.states[root]
 
     def state_for(self, uri: str | None) -> WorkspaceState:
         """The workspace folder holding `uri` (the deepest one), else the first folder."""

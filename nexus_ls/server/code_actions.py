@@ -28,6 +28,8 @@ def _json(value: Any) -> Any:
 
 def actions(params: types.CodeActionParams) -> list[types.CodeAction]:
     uri, rng = params.text_document.uri, params.range
+    if not uri.startswith("file:"):  # an untitled buffer: nothing on disk for an agent
+        return []
     file = path_of(uri).name
     selected = rng.start != rng.end
     out = []
@@ -64,6 +66,10 @@ def actions(params: types.CodeActionParams) -> list[types.CodeAction]:
     return out
 
 
+def kind_in(kind: str | None, wanted: str) -> bool:
+    return kind is not None and (kind == wanted or kind.startswith(f"{wanted}."))
+
+
 def register(server: NexusServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
@@ -76,7 +82,7 @@ def register(server: NexusServer) -> None:
         ),
     )
     def code_action(ls: NexusServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        if params.context.only:
-            wanted = set(params.context.only)
-            return [a for a in actions(params) if a.kind in wanted]
+        only = params.context.only
+        if only:  # kinds are hierarchical: asking for `refactor` includes `refactor.rewrite`
+            return [a for a in actions(params) if any(kind_in(a.kind, k) for k in only)]
         return actions(params)

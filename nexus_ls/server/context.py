@@ -25,8 +25,12 @@ def _lines(rng: Any) -> tuple[int, int] | None:
 
 
 def _diagnostic_lines(diagnostics: Any, first: int, last: int) -> list[str]:
+    if diagnostics is not None and not isinstance(diagnostics, list):
+        raise user_error("diagnostics must be a list of LSP diagnostics")
     out = []
     for d in diagnostics or []:
+        if not isinstance(d, dict):
+            continue
         try:
             line = int(d["range"]["start"]["line"])
         except (KeyError, TypeError, ValueError):

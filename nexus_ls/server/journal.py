@@ -33,7 +33,7 @@ def filters(ls: NexusServer, params: dict[str, Any]) -> tuple[Supervisor, dict[s
         try:
             found["since"] = parse_since(str(params["since"]))
         except ValueError as exc:
-            raise user_error(str(exc)) from None
+            raise user_error(f"since: {exc}") from None
     limit = params.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise user_error("limit must be a whole number, 0 or more")

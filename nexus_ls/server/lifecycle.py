@@ -12,6 +12,10 @@ from nexus_ls.server.settings import section, structure
 
 
 def apply_settings(ls: NexusServer, raw: Any) -> None:
+    """Settings from the editor, over those from initializationOptions: an editor's
+    configuration often holds only the keys the user set, so the others keep their value."""
+    if isinstance(raw, dict):
+        raw = {**ls.options, **{key: value for key, value in raw.items() if value is not None}}
     ls.settings, problems = structure(raw)
     for problem in problems:
         ls.window_show_message(
@@ -34,12 +38,19 @@ async def pull_configuration(ls: NexusServer) -> None:
 def register(server: NexusServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: NexusServer, params: types.InitializeParams) -> None:
-        apply_settings(ls, section(params.initialization_options))
+        ls.loop = asyncio.get_running_loop()  # before any run can report an event
+        raw = section(params.initialization_options)
+        if isinstance(raw, dict):  # the valid ones, to layer later configuration over
+            ls.options = {
+                key: value for key, value in raw.items() if not structure({key: value})[1]
+            }
+        apply_settings(ls, raw)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: NexusServer, params: types.InitializedParams) -> None:
-        ls.loop = asyncio.get_running_loop()
         ls.keep(pull_configuration(ls))
+        # Open each folder's repository and journal now, off the loop, not on first request.
+        ls.keep(off_loop(lambda: [ls.state(folder) for folder in ls.folders()]))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def changed(ls: NexusServer, params: types.DidChangeConfigurationParams) -> None:

@@ -69,6 +69,13 @@ def buffer_updates(
     return updates
 
 
+def whole(text: str) -> types.Range:
+    """The range of a whole document: to the end of its last line (UTF-16 columns)."""
+    last = text.rsplit("\n", 1)[-1]
+    end = types.Position(text.count("\n"), len(last.encode("utf-16-le")) // 2)
+    return types.Range(types.Position(0, 0), end)
+
+
 def register(server: NexusServer) -> None:
     @server.command("nexus.show")
     async def show(ls: NexusServer, *args: Any) -> dict[str, str]:
@@ -91,7 +98,9 @@ def register(server: NexusServer) -> None:
     async def accept(ls: NexusServer, *args: Any) -> dict[str, Any]:
         supervisor, record = ls.find_run(one_object(args, "runId")["runId"])
         await off_loop(supervisor.reviewable, record.id)
-        updates = await off_loop(buffer_updates, ls, supervisor, record)
+        workspace = ls.client_capabilities.workspace
+        can_edit = bool(workspace and workspace.apply_edit)
+        updates = await off_loop(buffer_updates, ls, supervisor, record) if can_edit else {}
         record, paths = await off_loop(supervisor.accept, record.id)
         edited = []
         for uri, (before, merged) in updates.items():
@@ -101,16 +110,16 @@ def register(server: NexusServer) -> None:
                 after = target.read_text(errors="surrogateescape") if target.exists() else ""
             if after == before:
                 continue
-            lines = before.count("\n") + 1
-            edit = types.TextEdit(
-                range=types.Range(types.Position(0, 0), types.Position(lines, 0)), new_text=after
-            )
-            result = await ls.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(
-                    edit=types.WorkspaceEdit(changes={uri: [edit]}),
-                    label=f"NEXUS: accept run {record.id}",
+            edit = types.TextEdit(range=whole(before), new_text=after)
+            try:
+                result = await ls.workspace_apply_edit_async(
+                    types.ApplyWorkspaceEditParams(
+                        edit=types.WorkspaceEdit(changes={uri: [edit]}),
+                        label=f"NEXUS: accept run {record.id}",
+                    )
                 )
-            )
+            except Exception as exc:  # the files on disk are accepted whatever the editor says
+                result = types.ApplyWorkspaceEditResult(applied=False, failure_reason=str(exc))
             if result is not None and result.applied:
                 edited.append(uri)
             else:

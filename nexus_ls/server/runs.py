@@ -93,7 +93,7 @@ def register(server: NexusServer) -> None:
         context = ""
         if uri:
             context = selection_context(
-                ls, state.root, uri, params.get("range"), params.get("diagnostics")
+                ls, supervisor.ws.root, uri, params.get("range"), params.get("diagnostics")
             )
         s = ls.settings
         try:
@@ -145,10 +145,12 @@ def register(server: NexusServer) -> None:
         if args:
             one_object(args)
         records: list[RunRecord] = []
-        for root in ls.folders():
-            state = ls.state(root)
+        states = [ls.state(root) for root in ls.folders()]
+        for state in states:
             if state.supervisor is not None:
                 records.extend(await off_loop(state.supervisor.store.list))
+        if states and all(state.supervisor is None for state in states):
+            states[0].require()  # no folder can hold runs: say why
         records.sort(key=lambda r: r.id, reverse=True)
         return [
             {"runId": r.id, "task": r.task, "status": r.status, "branch": r.branch,

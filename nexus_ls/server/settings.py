@@ -68,7 +68,8 @@ def structure(raw: Any) -> tuple[ServerSettings, list[str]]:
             ok = False
         if not ok:
             default = getattr(ServerSettings, key)
-            problems.append(f"nexus.{key} = {value!r} is not valid; using {default!r}")
+            shown = "the default" if default is None else repr(default)
+            problems.append(f"nexus.{key} = {value!r} is not valid; using {shown}")
             continue
         setattr(settings, key, float(value) if float in types else value)
     return settings, problems
