@@ -80,20 +80,21 @@ def _labelled(line: str) -> dict[str, int]:
     return {label: int(n) for n, label in re.findall(r"(\d+) ([a-z]+)", line)}
 
 
-def _jest(text: str) -> Counts | None:
-    lines = re.findall(r"^Tests:\s+(.*\d+ total.*)$", text, re.MULTILINE)
-    if not lines:
-        return None
-    counts = _labelled(lines[-1])
-    return counts.get("passed", 0), counts.get("failed", 0)
+def _summary_line(pattern: str) -> Callable[[str], Counts | None]:
+    """A parser for runners that print one labelled summary line (jest, vitest)."""
+
+    def parse(text: str) -> Counts | None:
+        lines = re.findall(pattern, text, re.MULTILINE)
+        if not lines:
+            return None
+        counts = _labelled(lines[-1])
+        return counts.get("passed", 0), counts.get("failed", 0)
+
+    return parse
 
 
-def _vitest(text: str) -> Counts | None:
-    lines = re.findall(r"^\s*Tests\s+(.*\(\d+\))\s*$", text, re.MULTILINE)
-    if not lines:
-        return None
-    counts = _labelled(lines[-1])
-    return counts.get("passed", 0), counts.get("failed", 0)
+_jest = _summary_line(r"^Tests:\s+(.*\d+ total.*)$")
+_vitest = _summary_line(r"^\s*Tests\s+(.*\(\d+\))\s*$")
 
 
 def _node(text: str) -> Counts | None:
