@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
@@ -111,6 +112,17 @@ def describe_kill(outcome: CommandOutcome, timeout: float) -> str | None:
     return None
 
 
+def command_result(
+    outcome: CommandOutcome, timeout: float, head: str, data: dict[str, Any], category: str
+) -> ToolResult:
+    """The observation for a command: its head line and output, or why it was killed."""
+    shown = outcome.output or "(no output)"
+    error = describe_kill(outcome, timeout)
+    if error is not None:
+        return ToolResult(False, f"{error}\noutput so far:\n{shown}", data, category=category)
+    return ToolResult(True, f"{head}\n{shown}", data, category=category)
+
+
 def check_timeout(timeout: float | None, default: float) -> float:
     """The timeout to use; a model's out-of-range value is refused with the allowed range."""
     if timeout is None:
@@ -130,13 +142,8 @@ def run_command(ctx: ToolContext, command: str, timeout: float | None = None) ->
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the command started", category="command")
     outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel)
-    data = asdict(outcome)
-    shown = outcome.output or "(no output)"
-    error = describe_kill(outcome, seconds)
-    if error is not None:
-        return ToolResult(False, f"{error}\noutput so far:\n{shown}", data, category="command")
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
-    return ToolResult(True, f"{head}\n{shown}", data, category="command")
+    return command_result(outcome, seconds, head, asdict(outcome), "command")
 
 
 TOOLS = (

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
-from nexus_ls.tools.shell import command_env, describe_kill, run_shell
+from nexus_ls.tools.shell import command_env, command_result, run_shell
 
 Counts = tuple[int, int]
 PYTEST_CONFIGS = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
@@ -182,13 +182,9 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
         "timed_out": outcome.timed_out,
         "output": outcome.output,
     }
-    shown = outcome.output or "(no output)"
-    error = describe_kill(outcome, ctx.command_timeout)
-    if error is not None:
-        return ToolResult(False, f"{error}\noutput so far:\n{shown}", data, category="test")
     summary = f"{passed} passed, {failed} failed" if counts else "no test counts found"
     head = f"tests: {summary} (exit {outcome.exit_code}) — {command}"
-    return ToolResult(True, f"{head}\n{shown}", data, category="test")
+    return command_result(outcome, ctx.command_timeout, head, data, "test")
 
 
 TOOLS = (
