@@ -21,6 +21,7 @@ from nexus_ls.models.bundled import intro as bundled_intro
 from nexus_ls.models.resolve import resolve
 from nexus_ls.runs import RunRecord, RunStore
 from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
+from nexus_ls.sandbox.settings import resolve_sandbox
 
 PROGRESS_CATEGORIES = frozenset({"run", "tool", "edit", "command", "test", "agent", "error"})
 
@@ -89,6 +90,16 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="let the harness drive the loop (default: on for the bundled model; NEXUS_GUIDED)",
     )
+    p.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "landlock", "off"),
+        help="how commands are confined (default: auto; NEXUS_SANDBOX, the policy file)",
+    )
+    p.add_argument(
+        "--network",
+        choices=("on", "off"),
+        help="give the run's commands the network (default: off; NEXUS_NETWORK)",
+    )
     p.add_argument("--max-steps", type=int, default=Limits.max_steps)
     p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
     p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
@@ -126,6 +137,9 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
         model=resolution.settings,
         limits=check_limits(
             Limits(max_steps=args.max_steps, max_tokens=args.max_tokens, wall_time=args.wall_time)
+        ),
+        sandbox=resolve_sandbox(
+            mode=args.sandbox, network=None if args.network is None else args.network == "on"
         ),
     )
     context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from nexus_ls.errors import NexusError
+from nexus_ls.sandbox.settings import SandboxSettings
 
 TOOL_MODES = ("auto", "native", "text")
 
@@ -53,6 +54,7 @@ class Limits:
 class RunSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     limits: Limits = field(default_factory=Limits)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
 
 def resolve_model(

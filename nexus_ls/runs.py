@@ -53,6 +53,7 @@ class RunRecord:
     host_pid: int | None = None
     host_started: str | None = None  # the host's start time, so a reused pid is not mistaken
     review: str | None = None  # "accepted" or "discarded" once the user decided
+    sandbox: str | None = None  # how its commands were confined: bwrap, landlock or off
 
     @property
     def finished(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from nexus_ls.agent import protocol
 from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal, now_iso
+from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.models.embedded import ensure_server
 from nexus_ls.runs import RunRecord, RunStore, new_run_id, process_started
 from nexus_ls.sandbox import (
@@ -32,11 +34,14 @@ from nexus_ls.sandbox import (
     discard,
     git,
     net_diff,
-    snapshot,
 )
+from nexus_ls.sandbox.confinement import choose_mode, describe, prepare
+from nexus_ls.sandbox.snapshot import take_snapshot
 
 EventHook = Callable[[dict[str, Any]], None]
 CANCEL_GRACE = 5.0
+# The agent enforces its wall time itself; past it by this much, the host stops it.
+OVERTIME = 2.0
 
 
 @dataclass
@@ -45,7 +50,9 @@ class RunHandle:
     process: subprocess.Popen[bytes]
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
-    stop_as: str | None = None  # "cancelled" or "interrupted" once the host asked
+    stop_as: str | None = None  # "cancelled", "interrupted" or "failed" once the host asked
+    stop_error: str | None = None  # why, when the host stopped it for a limit
+    timers: list[threading.Timer] = field(default_factory=list)
 
 
 class Supervisor:
@@ -69,6 +76,7 @@ class Supervisor:
         """Make the run's sandbox and start its agent; `notes` say how the model was chosen."""
         if not task.strip():
             raise NexusError("the task is empty; say what the agent should do")
+        choose_mode(settings.sandbox)  # refuse before any git state is made
         run_id = new_run_id()
         record = RunRecord(
             id=run_id,
@@ -79,9 +87,20 @@ class Supervisor:
             model=settings.model.model,
             branch=branch_name(run_id),
         )
-        record.base = snapshot(self.ws)
-        record.head = record.base
-        record.worktree = str(create_worktree(self.ws, run_id, record.base))
+        base = take_snapshot(self.ws, sensitive=settings.sandbox.sensitive_files)
+        record.base = record.head = base.sha
+        worktree = create_worktree(self.ws, run_id, record.base)
+        record.worktree = str(worktree)
+        git_dir = git(worktree, "rev-parse", "--absolute-git-dir")
+        profile = prepare(
+            state_dir=self.ws.state_dir,
+            run_id=run_id,
+            worktree=worktree,
+            repo_root=self.ws.root,
+            common_dir=self.ws.common_dir,
+            settings=settings.sandbox,
+        )
+        record.sandbox = profile.mode
         record.status = "running"
         self.store.save(record)
         self.emit(
@@ -98,6 +117,22 @@ class Supervisor:
                 "context": context,
             },
         )
+        self.emit(
+            record,
+            "WARNING" if profile.mode == "off" else "INFO",
+            "run",
+            describe(profile),
+            {"sandbox": profile.to_json(), "source": settings.sandbox.source},
+        )
+        if base.left_out:
+            shown = ", ".join(base.left_out[:20]) + (" ..." if len(base.left_out) > 20 else "")
+            self.emit(
+                record,
+                "INFO",
+                "run",
+                f"left out of the run's snapshot (untracked, they look sensitive): {shown}",
+                {"left_out": base.left_out, "patterns": list(settings.sandbox.sensitive_files)},
+            )
         for note in notes:
             self.emit(record, "INFO", "model", note)
         if settings.model.gguf:
@@ -111,6 +146,7 @@ class Supervisor:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 cwd=record.worktree,
+                env=agent_environment(),
                 start_new_session=True,
             )
         handle = RunHandle(record, process)
@@ -122,16 +158,39 @@ class Supervisor:
             "task": task,
             "context": context,
             "worktree": record.worktree,
+            "git_dir": git_dir,
             "model": asdict(settings.model),
             "limits": asdict(settings.limits),
+            "sandbox": profile.to_json(),
+            "secrets": host_secrets(settings.model),
+            "commit_size_limit": settings.sandbox.commit_size_limit,
         }
         assert process.stdin is not None
         process.stdin.write(protocol.encode(start))
         process.stdin.flush()
+        self._watch_wall_time(handle, settings.limits.wall_time)
         threading.Thread(
             target=self._pump, args=(handle,), daemon=True, name=f"nexus-run-{run_id}"
         ).start()
         return record
+
+    def _watch_wall_time(self, handle: RunHandle, wall_time: float) -> None:
+        """The limit holds from outside: an agent stopped, blocked or wedged past its wall
+        time is told to stop, then killed, and the run ends `failed` saying so."""
+
+        def overtime() -> None:
+            if handle.done.is_set():
+                return
+            handle.stop_error = (
+                f"time limit reached ({wall_time:g} s); the agent did not stop by itself "
+                "and was stopped by NEXUS"
+            )
+            self.cancel(handle.record.id, status="failed")
+
+        timer = threading.Timer(wall_time + OVERTIME, overtime)
+        timer.daemon = True
+        handle.timers.append(timer)
+        timer.start()
 
     def local_server(self, record: RunRecord, model: ModelSettings) -> str:
         """This host's llama.cpp server for the run's GGUF; a failure ends the run, said why."""
@@ -180,6 +239,11 @@ class Supervisor:
                 handle.result = message
                 with contextlib.suppress(OSError):
                     handle.process.stdin.close()  # type: ignore[union-attr]  # nothing more to say
+        # Until reaped, the exited agent holds its pid, so its process group id cannot have
+        # been reused: kill whatever of the group is left, then reap.
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitid(os.P_PID, handle.process.pid, os.WEXITED | os.WNOWAIT)
+        self._kill(handle, always=True)
         code = handle.process.wait()
         self._finish(handle, code)
 
@@ -205,9 +269,12 @@ class Supervisor:
 
     def _finish(self, handle: RunHandle, code: int) -> None:
         record, result = handle.record, handle.result
+        for timer in handle.timers:
+            timer.cancel()
+        cleanup_private(self.ws.state_dir, record.id)
         if handle.stop_as and not (result and result.get("status") == "succeeded"):
             record.status = handle.stop_as
-            record.error = (
+            record.error = handle.stop_error or (
                 "cancelled by the user"
                 if handle.stop_as == "cancelled"
                 else ("the host stopped before the run ended")
@@ -272,12 +339,14 @@ class Supervisor:
             pass
         timer = threading.Timer(CANCEL_GRACE, self._kill, args=(handle,))
         timer.daemon = True
+        handle.timers.append(timer)
         timer.start()
         return True
 
-    def _kill(self, handle: RunHandle) -> None:
-        if handle.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
+    def _kill(self, handle: RunHandle, always: bool = False) -> None:
+        """SIGKILL the agent's process group (works on a stopped agent too)."""
+        if always or handle.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(handle.process.pid, signal.SIGKILL)
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
@@ -337,3 +406,33 @@ class Supervisor:
         self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
                   {"diff": diff, "head": head})  # fmt: skip
         return record
+
+
+def agent_environment() -> dict[str, str]:
+    """The agent's environment: ours without secrets (the key travels in the start message,
+    where no command can read it from /proc)."""
+    secret = set(secret_env_names(os.environ))
+    return {k: v for k, v in os.environ.items() if k not in secret}
+
+
+def host_secrets(model: ModelSettings) -> dict[str, str]:
+    """Secret values the agent must keep out of commits and events, by name."""
+    found = {name: os.environ[name] for name in secret_env_names(os.environ)}
+    if model.api_key and model.api_key not in found.values():
+        found["api_key"] = model.api_key
+    return found
+
+
+def cleanup_private(state_dir: Path, run_id: str) -> None:
+    """Remove the run's private home and /tmp: nothing of a run outlives it."""
+    base = state_dir / "sandbox" / run_id
+    if base.exists():
+        shutil.rmtree(base, onerror=_force_remove)
+
+
+def _force_remove(function: Callable[..., Any], path: str, _exc: object) -> None:
+    # A command may have left folders without write permission; grant it and retry.
+    with contextlib.suppress(OSError):
+        os.chmod(os.path.dirname(path), 0o700)
+        os.chmod(path, 0o700)
+        function(path)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,38 @@ def nexus(cwd: Path, *args: str, timeout: float = 120, **env: str) -> Result:
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def live_processes(marker: str) -> list[int]:
+    """Pids of live processes whose command line holds `marker` (a command in a sandbox has
+    another pid inside its namespace, so it is found by what it runs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if entry.isdigit() and marker.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def agent_pid(repo: Path, timeout: float = 20.0) -> int:
+    """The pid of the newest run's agent, from its `agent started` event (the host journals
+    it just after the agent sends it, so it is waited for)."""
+    journal = Path(sh(repo, "git", "rev-parse", "--git-common-dir").strip())
+    if not journal.is_absolute():
+        journal = repo / journal
+    path = journal / "nexus" / "journal.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            for line in reversed(path.read_text().splitlines()):
+                event = json.loads(line)
+                if event["category"] == "agent" and "pid" in event.get("data", {}):
+                    return int(event["data"]["pid"])
+        time.sleep(0.05)
+    raise AssertionError("no agent started event in the journal")
 
 
 @pytest.fixture

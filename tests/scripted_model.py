@@ -66,6 +66,7 @@ class ScriptedModel:
         self.models = models
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
+        self.hits: list[tuple[str, str]] = []  # (method, path) of every HTTP request
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -109,6 +110,7 @@ class ScriptedModel:
                 self.wfile.write(data)
 
             def authorised(self) -> bool:
+                model.hits.append((self.command, self.path))
                 if model.api_key and self.headers.get("Authorization") != f"Bearer {model.api_key}":
                     self.send_json(401, {"error": {"message": "Incorrect API key provided"}})
                     return False

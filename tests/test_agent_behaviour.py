@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from pathlib import Path
 
 import pytest
-from conftest import make_repo, nexus, sh
+from conftest import agent_pid, make_repo, nexus, sh
 from scripted_model import call, http_error, raw_call, refuse_tools, say, text_call
 
 
@@ -179,8 +181,13 @@ def test_model_is_taken_from_the_endpoint_when_unset(repo: Path, model) -> None:
 
 
 def test_agent_process_death_fails_the_run_with_the_cause(repo: Path, model) -> None:
-    # The command's parent is the agent process: killing it is a real crash of the agent.
-    server = model([call("run_command", command="kill -9 $PPID"), call("finish", summary="x")])
+    # A command cannot reach the agent from its sandbox, so the test kills it from outside
+    # while the agent waits for the model: a real crash of the agent.
+    def kill_agent(body: dict) -> dict:
+        os.kill(agent_pid(repo), signal.SIGKILL)
+        return call("finish", summary="x")
+
+    server = model([kill_agent])
     result, out = run(repo, server)
     assert result.code == 1
     assert out["status"] == "failed"

@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import clean_env, make_repo, nexus, nexus_command, sh
+from conftest import clean_env, live_processes, make_repo, nexus, nexus_command, sh
 from scripted_model import call
 
-LONG_COMMAND = "echo $$ > cmd.pid; touch started.flag; exec sleep 120"
+# Inside the sandbox's pid namespace `$$` means nothing out here: the command is found by
+# its command line instead.
+LONG_COMMAND = "touch started.flag; exec sleep 1207"
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -34,6 +36,11 @@ def pid_gone(pid: int) -> bool:
     return status.exists() and "zombie" in status.read_text()
 
 
+def command_pid() -> int:
+    found = live_processes("sleep 1207")
+    return found[0] if found else 0
+
+
 def start_long_run(repo: Path, server_url: str) -> tuple[subprocess.Popen[str], Path]:
     proc = subprocess.Popen(
         [*nexus_command(), "run", "wait a while", "--json", "--base-url", server_url],
@@ -46,7 +53,7 @@ def start_long_run(repo: Path, server_url: str) -> tuple[subprocess.Popen[str], 
     worktrees = repo / ".git" / "nexus" / "worktrees"
     wait_for(lambda: any(worktrees.glob("*/started.flag")), "the command to start")
     worktree = next(worktrees.glob("*/started.flag")).parent
-    wait_for(lambda: (worktree / "cmd.pid").read_text().strip() != "", "the pid file")
+    wait_for(lambda: command_pid() != 0, "the command's process")
     return proc, worktree
 
 
@@ -54,7 +61,7 @@ def test_ctrl_c_cancels_and_keeps_the_worktree(tmp_path: Path, model) -> None:
     repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
     server = model([call("run_command", command=LONG_COMMAND), call("finish", summary="never")])
     proc, worktree = start_long_run(repo, server.url)
-    command_pid = int((worktree / "cmd.pid").read_text())
+    pid = command_pid()
 
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -62,7 +69,7 @@ def test_ctrl_c_cancels_and_keeps_the_worktree(tmp_path: Path, model) -> None:
     assert proc.returncode == 1, stderr
     out = json.loads(stdout)
     assert out["status"] == "cancelled"
-    wait_for(lambda: pid_gone(command_pid), "the command to be killed")
+    wait_for(lambda: pid_gone(pid), "the command to be killed")
     assert worktree.is_dir()
     assert (
         sh(repo, "git", "branch", "--list", "--format=%(refname:short)", out["branch"]).strip()
@@ -78,7 +85,7 @@ def test_killed_host_leaves_an_interrupted_run(tmp_path: Path, model) -> None:
     repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
     server = model([call("run_command", command=LONG_COMMAND), call("finish", summary="never")])
     proc, worktree = start_long_run(repo, server.url)
-    command_pid = int((worktree / "cmd.pid").read_text())
+    pid = command_pid()
 
     proc.kill()
     proc.communicate(timeout=30)
@@ -86,5 +93,5 @@ def test_killed_host_leaves_an_interrupted_run(tmp_path: Path, model) -> None:
     runs = nexus(repo, "runs", "--json").json()
     assert runs[0]["status"] == "interrupted"
     # The orphaned agent sees its host gone and stops its command.
-    wait_for(lambda: pid_gone(command_pid), "the orphaned command to be stopped")
+    wait_for(lambda: pid_gone(pid), "the orphaned command to be stopped")
     assert worktree.is_dir()

@@ -20,7 +20,16 @@ from nexus_ls.agent.loop import Agent, Outcome
 from nexus_ls.agent.model import ChatModel, ModelError
 from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
-from nexus_ls.sandbox import commit_step, git
+from nexus_ls.sandbox import git
+from nexus_ls.sandbox.commits import (
+    DEFAULT_SIZE_LIMIT,
+    CommitGuard,
+    describe_refusals,
+    guarded_commit,
+    worktree_env,
+)
+from nexus_ls.sandbox.processes import become_subreaper
+from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.tools import ToolContext, tool_specs
 
 DIFF_LIMIT = 200_000
@@ -37,7 +46,8 @@ OFFERED_TOOLS = (
 
 
 def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Event) -> Outcome:
-    redactor = Redactor()
+    # The host sends its secrets by name: this process's environment holds none of them.
+    redactor = Redactor(environ=start.get("secrets") or {})
 
     def emit(
         level: str,
@@ -60,6 +70,8 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
         )
 
     worktree = Path(start["worktree"])
+    git_dir = Path(start["git_dir"]) if start.get("git_dir") else None
+    git_env = worktree_env(worktree, git_dir)
     limits = Limits(**start.get("limits", {}))
     settings = ModelSettings(**start["model"])
     model = ChatModel(
@@ -69,12 +81,35 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
         notify=lambda level, msg, data: emit(level, "model", msg, data=data),
     )
 
-    def on_change(tool: str, summary: str, rationale: str, step: int) -> None:
+    guard = CommitGuard(
+        size_limit=int(start.get("commit_size_limit") or DEFAULT_SIZE_LIMIT),
+        secrets=start.get("secrets") or {},
+    )
+    told_too_large: dict[str, int] = {}
+
+    def on_change(tool: str, summary: str, rationale: str, step: int) -> str | None:
         summary, rationale = redactor.scrub_text(summary), redactor.scrub_text(rationale)
-        sha = commit_step(worktree, tool, summary, rationale, start["run_id"], step)
+        commit = guarded_commit(
+            worktree, tool, summary, rationale, start["run_id"], step, git_dir, guard
+        )
+        sha = commit.sha
+        # A big file left in the worktree is news once, not at every later step.
+        new_large = {p: n for p, n in commit.too_large.items() if told_too_large.get(p) != n}
+        told_too_large.update(commit.too_large)
+        commit.too_large = new_large
+        note = describe_refusals(commit, guard.size_limit)
+        if note:
+            emit(
+                "WARNING",
+                "edit",
+                f"step {step}: {note.splitlines()[0].removeprefix('note: ')}",
+                step=step,
+                data={"refused": commit.refused, "too_large": commit.too_large, "note": note},
+            )
         if sha:
-            diff = git(worktree, "show", "--format=", "--patch", sha)
-            files = git(worktree, "show", "--format=", "--name-only", sha).splitlines()
+            show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
+            diff = git(worktree, *show, "--patch", sha, env=git_env)
+            files = git(worktree, *show, "--name-only", sha, env=git_env).splitlines()
             emit(
                 "INFO",
                 "edit",
@@ -89,12 +124,15 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
                     "rationale": rationale,
                 },
             )
+        return note
 
+    sandbox = start.get("sandbox")
     ctx = ToolContext(
         root=worktree,
         command_timeout=limits.command_timeout,
         output_limit=limits.output_limit,
         cancel=cancel,
+        sandbox=SandboxProfile.from_json(sandbox) if sandbox else None,
     )
     name = model.resolve_name()
     emit(
@@ -124,6 +162,7 @@ def main() -> int:
             }
         )
         return 2
+    become_subreaper()  # orphans of the run's commands come back here to be killed
     cancel = threading.Event()
 
     def listen() -> None:

@@ -19,7 +19,8 @@ from nexus_ls.config import Limits
 from nexus_ls.tools import ToolContext, ToolResult, call_tool
 
 Emit = Callable[..., None]  # emit(level, category, message, *, step=None, data=None)
-OnChange = Callable[[str, str, str, int], None]  # tool, summary, rationale, step
+# tool, summary, rationale, step -> a note for the model (e.g. what was not committed)
+OnChange = Callable[[str, str, str, int], "str | None"]
 FILE_TOOLS = frozenset({"write_file", "edit_file", "run_command", "run_tests"})
 
 
@@ -140,7 +141,9 @@ class Agent:
         result = call_tool(self.ctx, call.name, call.arguments)
         self.record(step, call, turn, result, int((time.monotonic() - started) * 1000))
         if call.name in FILE_TOOLS and self.on_change:
-            self.on_change(call.name, describe(call), rationale(call, turn), step)
+            note = self.on_change(call.name, describe(call), rationale(call, turn), step)
+            if note:
+                result.output = f"{result.output}\n{note}"
         return result
 
     def record(self, step: int, call: ToolCall, turn: Turn, result: ToolResult, ms: int) -> None:

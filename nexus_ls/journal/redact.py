@@ -15,6 +15,21 @@ from typing import Any
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 MIN_SECRET_CHARS = 8
 EXTRA_NAME = "secret"
+# Secrets of well-known shapes, found whatever their source (a file, a command's output).
+# A private key block is cut to its END line, or to the end of its base64 body.
+SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("private-key", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----"
+         r"(?:[\s\S]{0,20000}?-----END \1PRIVATE KEY-----|(?:[\s+>|]*[A-Za-z0-9+/=]{8,})*)"),
+        ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        ("aws-secret-key", r"(?i:(?<=aws_secret_access_key)\s*[=:]\s*['\"]?)[A-Za-z0-9/+=]{40}"),
+        ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+        ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"),
+        ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+        ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    )
+)  # fmt: skip
 
 
 def secret_env_names(environ: Mapping[str, str]) -> list[str]:
@@ -52,15 +67,16 @@ class Redactor:
         return sorted(set(self._names.values()))
 
     def scrub_text(self, text: str) -> str:
-        """`text` with every secret replaced by its placeholder."""
-        if self._pattern is None:
-            return text
-        return self._pattern.sub(lambda match: f"[redacted:{self._names[match.group()]}]", text)
+        """`text` with every secret replaced by its placeholder: known values by their
+        variable's name, well-known shapes by theirs."""
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda match: f"[redacted:{self._names[match.group()]}]", text)
+        for name, shape in SHAPES:
+            text = shape.sub(f"[redacted:{name}]", text)
+        return text
 
     def scrub(self, obj: Any) -> Any:
         """A copy of `obj` with secrets replaced in every string, keys included."""
-        if self._pattern is None:
-            return obj
         if isinstance(obj, str):
             return self.scrub_text(obj)
         if isinstance(obj, Mapping):

@@ -1,17 +1,42 @@
 """One commit per step that changed files, with the model's reasons and run trailers.
 
 The trailers make a run's history searchable with plain git
-(`git log --grep 'Nexus-Run: <id>'`) long after the journal is gone.
+(`git log --grep 'Nexus-Run: <id>'`) long after the journal is gone. Two things never
+enter a commit (and so never the user's object store or an accept): a file over the
+size limit (a 2 GB sparse file would take a minute to hash and grow the store by its
+size), and a change that adds a secret NEXUS knows or a private key.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexus_ls.sandbox.repo import NEXUS_IDENTITY, git, git_bytes, run_git
+from nexus_ls.sandbox.rlimits import human_size
 
 SUMMARY_LIMIT = 72
+DEFAULT_SIZE_LIMIT = 10 << 20
+PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+
+
+@dataclass(frozen=True)
+class CommitGuard:
+    """What a step commit refuses: files over `size_limit` bytes, and added lines holding
+    one of `secrets` (name -> value) or a private key."""
+
+    size_limit: int = DEFAULT_SIZE_LIMIT
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StepCommit:
+    sha: str | None = None
+    too_large: dict[str, int] = field(default_factory=dict)  # path -> size, left uncommitted
+    refused: list[str] = field(default_factory=list)  # why nothing was committed
 
 
 def format_message(tool: str, summary: str, rationale: str, run_id: str, step: int) -> str:
@@ -27,13 +52,56 @@ def format_message(tool: str, summary: str, rationale: str, run_id: str, step: i
     return "\n\n".join(parts) + "\n"
 
 
+def worktree_env(worktree: Path, git_dir: Path | None) -> dict[str, str]:
+    """Git's environment for the run's worktree, naming its git dir outright.
+
+    A command may rewrite the worktree's `.git` pointer where the sandbox cannot keep it
+    read-only; following it could stage the run's files into another repository.
+    """
+    if git_dir is None:
+        return {}
+    return {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(worktree)}
+
+
 def commit_step(
-    worktree: Path, tool: str, summary: str, rationale: str, run_id: str, step: int
+    worktree: Path,
+    tool: str,
+    summary: str,
+    rationale: str,
+    run_id: str,
+    step: int,
+    git_dir: Path | None = None,
 ) -> str | None:
     """Commit everything the step changed; None when it changed nothing."""
-    git(worktree, "add", "-A")
-    if run_git(worktree, "diff", "--cached", "--quiet").status == 0:
-        return None
+    return guarded_commit(worktree, tool, summary, rationale, run_id, step, git_dir).sha
+
+
+def guarded_commit(
+    worktree: Path,
+    tool: str,
+    summary: str,
+    rationale: str,
+    run_id: str,
+    step: int,
+    git_dir: Path | None = None,
+    guard: CommitGuard | None = None,
+) -> StepCommit:
+    """Commit what the step changed except files over the size limit; nothing at all if
+    the change adds a known secret or a private key (it stays in the worktree)."""
+    guard = guard or CommitGuard()
+    env = worktree_env(worktree, git_dir)
+    outcome = StepCommit(too_large=_too_large(worktree, env, guard.size_limit))
+    specs = [".", *(f":(exclude,literal){path}" for path in outcome.too_large)]
+    stdin = "\0".join(specs).encode("utf-8", "surrogateescape") + b"\0"
+    git(
+        worktree, "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", env=env, stdin=stdin
+    )
+    if run_git(worktree, "diff", "--cached", "--quiet", env=env).status == 0:
+        return outcome
+    outcome.refused = _secrets_added(worktree, env, guard.secrets)
+    if outcome.refused:
+        git(worktree, "reset", "--quiet", env=env)  # unstage only: the files stay as they are
+        return outcome
     message = format_message(tool, summary, rationale, run_id, step)
     # Hooks and signing belong to the user's own commits, not to a run's steps.
     git(
@@ -45,15 +113,70 @@ def commit_step(
         "--cleanup=verbatim",
         "-F",
         "-",
-        env=dict(NEXUS_IDENTITY),
+        env={**NEXUS_IDENTITY, **env},
         stdin=message.encode(),
     )
-    return git(worktree, "rev-parse", "HEAD")
+    outcome.sha = git(worktree, "rev-parse", "HEAD", env=env)
+    return outcome
 
 
-def changed_files(worktree: Path) -> list[str]:
+def _too_large(worktree: Path, env: dict[str, str], limit: int) -> dict[str, int]:
+    """Changed files over `limit` bytes, by their size on disk (never hashed)."""
+    found = {}
+    for path in changed_files(worktree, env):
+        try:
+            info = os.lstat(worktree / path)
+        except OSError:
+            continue  # deleted
+        if not os.path.islink(worktree / path) and info.st_size > limit:
+            found[path] = info.st_size
+    return found
+
+
+def _secrets_added(worktree: Path, env: dict[str, str], secrets: Mapping[str, str]) -> list[str]:
+    """One line per staged file whose added lines hold a known secret or a private key."""
+    diff = git_bytes(
+        worktree, "diff", "--cached", "--no-ext-diff", "--no-textconv", "-U0", "--no-color",
+        env=env,
+    ).decode("utf-8", "replace")  # fmt: skip
+    problems: dict[str, set[str]] = {}
+    current = "?"
+    for line in diff.split("\n"):
+        if line.startswith("+++ "):
+            current = line[6:] if line.startswith("+++ b/") else line[4:]
+            continue
+        if not line.startswith("+"):
+            continue
+        for name, value in secrets.items():
+            if len(value) >= 8 and value in line:
+                problems.setdefault(current, set()).add(f"the value of {name}")
+        if PRIVATE_KEY.search(line):
+            problems.setdefault(current, set()).add("a private key")
+    return [f"{path} adds {' and '.join(sorted(what))}" for path, what in sorted(problems.items())]
+
+
+def describe_refusals(outcome: StepCommit, size_limit: int) -> str | None:
+    """What the model is told when (part of) its step was not committed."""
+    lines = []
+    if outcome.refused:
+        lines.append(
+            "note: this step was NOT committed: "
+            + "; ".join(outcome.refused)
+            + ". Secrets never go into a commit; remove them (read them from the environment "
+            "or a file outside the project at run time). The change stays in the worktree."
+        )
+    if outcome.too_large:
+        files = ", ".join(f"{p} ({human_size(n)})" for p, n in sorted(outcome.too_large.items()))
+        lines.append(
+            f"note: not committed, over the {human_size(size_limit)} limit for a step commit: "
+            f"{files}. They stay in the worktree only; delete them or add them to .gitignore."
+        )
+    return "\n".join(lines) or None
+
+
+def changed_files(worktree: Path, env: dict[str, str] | None = None) -> list[str]:
     """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree."""
-    out = git_bytes(worktree, "status", "--porcelain", "-z", "--untracked-files=all")
+    out = git_bytes(worktree, "status", "--porcelain", "-z", "--untracked-files=all", env=env)
     fields = out.split(b"\0")
     paths: set[str] = set()
     i = 0

@@ -1,7 +1,9 @@
 """Finding the user's repository and running git in it.
 
 Every git call in the sandbox goes through `run_git`, so failures become one readable
-`NexusError` line and commits never depend on the machine's git identity.
+`NexusError` line, commits never depend on the machine's git identity, and no git of
+NEXUS's ever runs code that a repository's config names: hooks (a planted
+`post-commit` runs even with `--no-verify`), fsmonitor, automatic gc.
 """
 
 from __future__ import annotations
@@ -21,6 +23,16 @@ NEXUS_IDENTITY: dict[str, str] = {
     "GIT_COMMITTER_NAME": "NEXUS",
     "GIT_COMMITTER_EMAIL": "nexus@localhost",
 }
+
+
+# Config that would make git run a program of the repository's choosing, switched off.
+SAFE_CONFIG = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "gc.auto=0",
+    "-c", "maintenance.auto=false",
+    "-c", "commit.gpgSign=false",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ def run_git(
     # which could aim a destructive command at the wrong repository.
     if not Path(cwd).is_dir():
         raise NexusError(f"{cwd} does not exist; cannot run git {args[0] if args else ''}")
-    command = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]
+    command = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *SAFE_CONFIG, *args]
     with tempfile.TemporaryFile() as stream:
         if stdin is not None:
             stream.write(stdin)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nexus_ls.sandbox.profile import SandboxProfile
+
 
 @dataclass
 class ToolContext:
@@ -22,6 +24,7 @@ class ToolContext:
     output_limit: int = 12_000
     cancel: threading.Event | None = None
     time_left: float | None = None  # no command outlives the run's wall-time limit
+    sandbox: SandboxProfile | None = None  # how commands are confined (None: unconfined)
 
 
 @dataclass

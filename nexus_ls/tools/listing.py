@@ -12,6 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from nexus_ls.sandbox.repo import SAFE_CONFIG
+
 MAX_WALKED = 100_000
 _GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
 
@@ -48,7 +50,17 @@ def _git_files(root: Path, rel_base: str) -> list[str] | None:
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
     try:
         done = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", rel_base],
+            [
+                "git",
+                *SAFE_CONFIG,
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+                rel_base,
+            ],
             cwd=root,
             env=env,
             capture_output=True,

@@ -1,9 +1,10 @@
-"""Running the model's shell commands in the worktree.
+"""Running the model's shell commands in the worktree, inside the run's sandbox.
 
-Each command gets its own process group so a timeout or a cancel kills everything it
-started, not just the shell. Output goes to a temporary file, never a pipe: a command
-that prints gigabytes cannot fill memory, and one that leaves a background child
-holding the output open cannot hang us.
+Each command runs confined (`sandbox.confinement`) in its own process group, so a
+timeout or a cancel kills everything it started, not just the shell; afterwards every
+process it left behind is killed too. Output goes to a temporary file, never a pipe: a
+command that prints gigabytes cannot fill memory, and one that leaves a background
+child holding the output open cannot hang us.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.journal.redact import secret_env_names
+from nexus_ls.sandbox.confinement import wrap
+from nexus_ls.sandbox.processes import sweep
+from nexus_ls.sandbox.profile import SandboxProfile
+from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
 from nexus_ls.tools.output import cap_file
 
@@ -41,7 +46,7 @@ class CommandOutcome:
 
 
 def command_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for the model's commands: ours, minus secrets the model must not see."""
+    """The environment for commands when the sandbox is off: ours, minus secrets."""
     env = dict(os.environ if environ is None else environ)
     for name in secret_env_names(env):
         del env[name]
@@ -55,15 +60,21 @@ def run_shell(
     timeout: float,
     limit: int,
     cancel: threading.Event | None = None,
+    sandbox: SandboxProfile | None = None,
+    network: bool = False,
 ) -> CommandOutcome:
-    """Run `command` with `sh` in `root`; kill its whole process group on timeout or cancel."""
+    """Run `command` with `sh` in `root`, confined by `sandbox` (None: unconfined, for
+    NEXUS's own checks); kill everything it started on timeout, cancel or exit."""
     started = time.monotonic()
+    if sandbox is not None and sandbox.mode != "off":
+        argv, env = wrap(sandbox, command, network), sandbox.env
+    else:
+        argv, env = ["/bin/sh", "-c", command], command_env()
     with tempfile.TemporaryFile() as sink:
         proc = subprocess.Popen(
-            command,
-            shell=True,
+            argv,
             cwd=root,
-            env=command_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -85,8 +96,10 @@ def run_shell(
                 _kill_group(proc.pid)
                 proc.wait()
                 break
-        # Background children must not outlive the command that started them.
+        # Background children must not outlive the command that started them, not even
+        # those that left its process group (they were adopted by this process).
         _kill_group(proc.pid)
+        sweep()
         output = cap_file(sink, limit)
     duration_ms = int((time.monotonic() - started) * 1000)
     killed = timed_out or cancelled
@@ -112,15 +125,59 @@ def describe_kill(outcome: CommandOutcome, timeout: float) -> str | None:
     return None
 
 
+def sandbox_notes(outcome: CommandOutcome, sandbox: SandboxProfile | None) -> list[str]:
+    """Why a command failed, when the sandbox made it fail: the model should not retry the
+    same thing, nor conclude the project is broken."""
+    if sandbox is None or sandbox.mode == "off":
+        return []
+    notes = []
+    limits, code = sandbox.limits, outcome.exit_code
+    if code in (128 + signal.SIGXFSZ, -signal.SIGXFSZ):
+        notes.append(
+            f"note: a file reached the sandbox's file size limit ({human_size(limits.file_size)}"
+            " per file) and the command was stopped; write less, or ask the user to raise "
+            "limits.file_size"
+        )
+    if code in (128 + signal.SIGXCPU, -signal.SIGXCPU):
+        notes.append(
+            f"note: the command used its {limits.cpu_time} s of CPU time and was stopped "
+            "(limits.cpu_time)"
+        )
+    output = outcome.output
+    if "Read-only file system" in output:
+        notes.append(
+            "note: the sandbox lets commands write only in the project, $HOME and /tmp; git's "
+            "own data is read-only too: NEXUS commits each step that changes files itself, "
+            "so do not run git add/commit/checkout/stash"
+        )
+    if not sandbox.network and (
+        "Network is unreachable" in output
+        or "Temporary failure in name resolution" in output
+        or "Could not resolve host" in output
+    ):
+        notes.append(
+            "note: commands have no network in this run; pass network: true to ask the user "
+            "for it, or work offline"
+        )
+    return notes
+
+
 def command_result(
-    outcome: CommandOutcome, timeout: float, head: str, data: dict[str, Any], category: str
+    outcome: CommandOutcome,
+    timeout: float,
+    head: str,
+    data: dict[str, Any],
+    category: str,
+    sandbox: SandboxProfile | None = None,
 ) -> ToolResult:
     """The observation for a command: its head line and output, or why it was killed."""
     shown = outcome.output or "(no output)"
     error = describe_kill(outcome, timeout)
+    notes = "".join(f"\n{note}" for note in sandbox_notes(outcome, sandbox))
     if error is not None:
-        return ToolResult(False, f"{error}\noutput so far:\n{shown}", data, category=category)
-    return ToolResult(True, f"{head}\n{shown}", data, category=category)
+        text = f"{error}\noutput so far:\n{shown}{notes}"
+        return ToolResult(False, text, data, category=category)
+    return ToolResult(True, f"{head}\n{shown}{notes}", data, category=category)
 
 
 def check_timeout(timeout: float | None, default: float) -> float:
@@ -141,9 +198,9 @@ def run_command(ctx: ToolContext, command: str, timeout: float | None = None) ->
         seconds = min(seconds, max(ctx.time_left, 0.1))
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the command started", category="command")
-    outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel)
+    outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel, ctx.sandbox)
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
-    return command_result(outcome, seconds, head, asdict(outcome), "command")
+    return command_result(outcome, seconds, head, asdict(outcome), "command", ctx.sandbox)
 
 
 TOOLS = (

@@ -170,7 +170,9 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
         )
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the tests started", category="test")
-    outcome = run_shell(command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel)
+    outcome = run_shell(
+        command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, ctx.sandbox
+    )
     counts = parse_counts(outcome.output)
     passed, failed = counts if counts is not None else (None, None)
     data = {
@@ -184,7 +186,7 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
     }
     summary = f"{passed} passed, {failed} failed" if counts else "no test counts found"
     head = f"tests: {summary} (exit {outcome.exit_code}) — {command}"
-    return command_result(outcome, ctx.command_timeout, head, data, "test")
+    return command_result(outcome, ctx.command_timeout, head, data, "test", ctx.sandbox)
 
 
 TOOLS = (

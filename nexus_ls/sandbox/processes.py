@@ -1,0 +1,72 @@
+"""Nothing a command starts may outlive it, even a process that detached itself.
+
+Under bubblewrap the command's pid namespace dies with it. Without one (Landlock, or
+the sandbox off) a `setsid` child escapes its process group; the agent therefore makes
+itself a child subreaper, so orphans of its commands become its children instead of
+init's, and sweeps every descendant after each command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+
+_PR_SET_CHILD_SUBREAPER = 36
+_subreaper = False
+
+
+def become_subreaper() -> bool:
+    """Adopt the orphans of this process's descendants (Linux); False where unsupported."""
+    global _subreaper
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        _subreaper = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    return _subreaper
+
+
+def sweep() -> int:
+    """In a subreaper (the agent), kill whatever its finished commands left running."""
+    return kill_descendants() if _subreaper else 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, read from /proc (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    queue = list(children.get(pid, []))
+    while queue:
+        child = queue.pop()
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def kill_descendants(pid: int | None = None) -> int:
+    """SIGKILL every descendant of `pid` (default: this process) and reap the adopted ones;
+    returns how many were killed."""
+    me = os.getpid() if pid is None else pid
+    victims = descendants(me)
+    for victim in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(victim, signal.SIGKILL)
+    if pid is None:
+        for victim in victims:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(victim, 0)
+    return len(victims)
