@@ -1,17 +1,24 @@
 """Reading, listing, searching and changing the worktree's files.
 
-Every path goes through `resolve_inside` first, so a tool can neither read nor write
-outside the run's worktree; outputs are capped so one large file cannot flood the
-model's context.
+Every path is checked by `resolve_inside` (its spelling) and then opened through
+`sandbox.safefs` (no symlink followed, regular files only, writes renamed into place),
+so a tool can neither read nor write outside the run's worktree. Reads and searches are
+bounded in size and time; outputs are capped so one large file cannot flood the model's
+context.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
+import os
+import stat
+import time
 from pathlib import Path
 
-from nexus_ls.sandbox.paths import relative, resolve_inside
+import regex
+
+from nexus_ls.sandbox.paths import resolve_inside
+from nexus_ls.sandbox.safefs import UnsafeFile, lstat_beneath, read_regular, write_atomic
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
 from nexus_ls.tools.editmatch import EditError, apply_edit
 from nexus_ls.tools.listing import is_binary, project_files
@@ -22,16 +29,14 @@ MAX_LISTED = 500
 MAX_HITS = 200
 MAX_HIT_CHARS = 240
 MAX_DIFF_CHARS = 200_000
+SEARCH_SECONDS = 10.0  # a pattern that backtracks without end is cut off here
 
 
 def read_file(
     ctx: ToolContext, path: str, start_line: int | None = None, end_line: int | None = None
 ) -> ToolResult:
     """Numbered lines, so the model can cite and edit them precisely."""
-    target = _existing_file(ctx.root, path)
-    if target.stat().st_size > MAX_READ_BYTES:
-        raise ToolError(f"{path} is too large to read whole; use search or run_command (sed -n)")
-    raw = target.read_bytes()
+    raw = _read(ctx.root, path)
     if is_binary(raw):
         raise ToolError(f"{path} is a binary file; read_file shows text only")
     text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n")
@@ -65,9 +70,7 @@ def read_file(
 
 def list_files(ctx: ToolContext, path: str | None = None, pattern: str | None = None) -> ToolResult:
     """Project files (as git would list them), optionally filtered by a glob."""
-    base = resolve_inside(ctx.root, path or ".")
-    if not base.exists():
-        raise ToolError(f"{path} does not exist")
+    base = _existing_base(ctx.root, path)
     files = project_files(ctx.root, base, pattern)
     data = {"path": path or ".", "pattern": pattern, "count": len(files)}
     if not files:
@@ -80,33 +83,49 @@ def list_files(ctx: ToolContext, path: str | None = None, pattern: str | None = 
 
 
 def search(ctx: ToolContext, pattern: str, path: str | None = None) -> ToolResult:
-    """Lines matching a regex (or the literal text when the regex is invalid)."""
+    """Lines matching a regex (or the literal text when the regex is invalid), within a time
+    budget: a pattern that backtracks catastrophically is stopped, not waited for."""
     if not pattern:
         raise ToolError("pattern is empty; give a regular expression or plain text to find")
-    base = resolve_inside(ctx.root, path or ".")
-    if not base.exists():
-        raise ToolError(f"{path} does not exist")
+    base = _existing_base(ctx.root, path)
     note = ""
     try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        regex = re.compile(re.escape(pattern))
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        compiled = regex.compile(regex.escape(pattern))
         note = f"(not a valid regex: {exc}; searched for the literal text)\n"
+    budget = SEARCH_SECONDS if ctx.time_left is None else min(SEARCH_SECONDS, ctx.time_left)
+    deadline = time.monotonic() + max(budget, 0.1)
     hits: list[str] = []
-    total = 0
+    total, stopped = 0, False
     for name in project_files(ctx.root, base, None):
-        file = ctx.root / name
-        if file.is_symlink() or not file.is_file() or file.stat().st_size > MAX_READ_BYTES:
-            continue
-        raw = file.read_bytes()
+        try:
+            raw = read_regular(ctx.root, name, MAX_READ_BYTES)
+        except (OSError, OverflowError, UnsafeFile):
+            continue  # links, FIFOs, huge or vanished files are not searched
         if is_binary(raw):
             continue
-        for number, line in enumerate(raw.decode("utf-8", errors="replace").split("\n"), 1):
-            if regex.search(line):
-                total += 1
-                if len(hits) < MAX_HITS:
-                    hits.append(f"{name}:{number}: {line.rstrip()[:MAX_HIT_CHARS]}")
-    data = {"pattern": pattern, "path": path or ".", "matches": total, "literal": bool(note)}
+        try:
+            for number, line in enumerate(raw.decode("utf-8", errors="replace").split("\n"), 1):
+                if compiled.search(line, timeout=max(deadline - time.monotonic(), 0.001)):
+                    total += 1
+                    if len(hits) < MAX_HITS:
+                        hits.append(f"{name}:{number}: {line.rstrip()[:MAX_HIT_CHARS]}")
+        except TimeoutError:
+            stopped = True
+            break
+    data = {
+        "pattern": pattern,
+        "path": path or ".",
+        "matches": total,
+        "literal": bool(note),
+        "timed_out": stopped,
+    }
+    if stopped:
+        note += (
+            f"(search stopped after {budget:g} s: the pattern is too slow, probably nested "
+            "repetition such as (a+)+; simplify it or narrow the path; matches so far below)\n"
+        )
     if not hits:
         return ToolResult(True, f"{note}no matches for {pattern!r} under {path or '.'}", data)
     more = f"\n[{total - MAX_HITS} more matches not shown; narrow the pattern or path]"
@@ -116,14 +135,15 @@ def search(ctx: ToolContext, pattern: str, path: str | None = None) -> ToolResul
 
 def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
     """Create or overwrite a file; the diff goes to the journal and the commit."""
-    target = resolve_inside(ctx.root, path)
-    if target.is_dir():
+    name = _lexical(ctx.root, path)
+    info = lstat_beneath(ctx.root, name)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise ToolError(f"{path} is a directory; give a file path")
-    existed = target.exists()
-    old = _old_text(target) if existed else ""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content.encode("utf-8"))
-    name = relative(ctx.root, target)
+    old = _old_text(ctx.root, name) if info is not None else ""
+    try:
+        existed = write_atomic(ctx.root, name, content.encode("utf-8"))
+    except IsADirectoryError:
+        raise ToolError(f"{path} is a directory; give a file path") from None
     diff = unified_diff(name, old, content, created=not existed)
     lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
     if not existed:
@@ -140,9 +160,10 @@ def write_file(ctx: ToolContext, path: str, content: str) -> ToolResult:
 
 def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> ToolResult:
     """Replace one exact (or whitespace-tolerant) occurrence of `old` by `new`."""
-    target = _existing_file(ctx.root, path, hint="; use write_file to create it")
+    name = _lexical(ctx.root, path)
+    raw = _read(ctx.root, path, hint="; use write_file to create it")
     try:
-        original = target.read_bytes().decode("utf-8")
+        original = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ToolError(f"{path} is not UTF-8 text; edit_file cannot change it safely") from exc
     crlf = "\r\n" in original
@@ -152,8 +173,7 @@ def edit_file(ctx: ToolContext, path: str, old: str, new: str) -> ToolResult:
     except EditError as exc:
         return failure(f"{exc}", category="edit", path=path)
     result = change.text.replace("\n", "\r\n") if crlf else change.text
-    target.write_bytes(result.encode("utf-8"))
-    name = relative(ctx.root, target)
+    write_atomic(ctx.root, name, result.encode("utf-8"))
     diff = unified_diff(name, original, result)
     how = "exact match" if change.method == "exact" else "match ignoring whitespace, re-indented"
     head = f"edited {name}: lines {change.start_line}-{change.end_line} replaced ({how})"
@@ -180,17 +200,47 @@ def unified_diff(name: str, old: str, new: str, created: bool = False) -> str:
     )
 
 
-def _existing_file(root: Path, path: str, hint: str = "") -> Path:
-    target = resolve_inside(root, path)
-    if target.is_dir():
-        raise ToolError(f"{path} is a directory; use list_files to see what it holds")
-    if not target.exists():
-        raise ToolError(f"{path} does not exist{hint}")
-    return target
+def _lexical(root: Path, path: str) -> str:
+    """`path` checked by `resolve_inside`, spelled relative to the worktree, links unresolved
+    (safefs refuses them itself rather than follow them)."""
+    resolve_inside(root, path)
+    rel = os.path.normpath(path).replace(os.sep, "/")
+    return "" if rel == "." else rel
 
 
-def _old_text(target: Path) -> str:
-    raw = target.read_bytes()
+def _read(root: Path, path: str, hint: str = "") -> bytes:
+    name = _lexical(root, path)
+    try:
+        return read_regular(root, name, MAX_READ_BYTES)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ToolError(f"{path} does not exist{hint}") from None
+    except IsADirectoryError:
+        raise ToolError(f"{path} is a directory; use list_files to see what it holds") from None
+    except OverflowError:
+        raise ToolError(
+            f"{path} is too large to read whole; use search or run_command (sed -n)"
+        ) from None
+
+
+def _existing_base(root: Path, path: str | None) -> Path:
+    """The folder (or file) a listing or search starts from; never through a symlink."""
+    name = _lexical(root, path or ".")
+    info = lstat_beneath(root, name)
+    if info is None:
+        raise ToolError(f"{path} does not exist")
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeFile(
+            f"path '{name}' is a symbolic link; the file tools do not follow links: use the "
+            "path the link points to"
+        )
+    return root / name if name else root
+
+
+def _old_text(root: Path, name: str) -> str:
+    try:
+        raw = read_regular(root, name, MAX_READ_BYTES)
+    except (OSError, OverflowError):
+        return ""
     return "" if is_binary(raw) else raw.decode("utf-8", errors="replace")
 
 
