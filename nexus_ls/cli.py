@@ -16,7 +16,15 @@ from typing import Any
 from nexus_ls import __version__
 from nexus_ls.config import Limits, RunSettings, check_limits
 from nexus_ls.errors import NexusError
-from nexus_ls.journal import CATEGORIES, Journal, export, format_line, parse_since, timeline
+from nexus_ls.journal import (
+    CATEGORIES,
+    Journal,
+    export,
+    format_line,
+    parse_since,
+    printable,
+    timeline,
+)
 from nexus_ls.models.bundled import intro as bundled_intro
 from nexus_ls.models.resolve import resolve
 from nexus_ls.runs import RunRecord, RunStore
@@ -146,7 +154,7 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
 
     def progress(event: dict[str, Any]) -> None:
         if event["category"] in PROGRESS_CATEGORIES or event["level"] in ("WARNING", "ERROR"):
-            print(f"nexus: {event['message']}", file=sys.stderr, flush=True)
+            print(f"nexus: {printable(event['message'])}", file=sys.stderr, flush=True)
 
     notes = list(resolution.steps)
     if resolution.bundled:
@@ -163,7 +171,7 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(run_summary(record)))
     else:
-        print(f"{record.status}: {record.error or record.summary}")
+        print(printable(f"{record.status}: {record.error or record.summary}"))
         print(
             f"branch {record.branch} — review with `nexus diff {record.id}`, "
             f"then `nexus accept {record.id}` or `nexus discard {record.id}`"
@@ -245,7 +253,7 @@ def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
     for r in records:
         task = r.task if len(r.task) <= 50 else r.task[:49] + "…"
         review = f" ({r.review})" if r.review else ""
-        print(f"{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}")
+        print(printable(f"{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}"))
     return 0
 
 
@@ -276,7 +284,7 @@ def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:
     files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
     print(f"accepted {record.id}: {files} changed in your working tree")
     for path in paths:
-        print(f"  {path}")
+        print(f"  {printable(path)}")
     return 0
 
 

@@ -12,9 +12,10 @@ import json
 from collections.abc import Callable
 
 from .lines import encode_line
-from .timeline import timeline
+from .printable import one_line, printable
+from .timeline import timeline as _timeline
 
-__all__ = ["FORMATS", "export", "format_line", "timeline"]
+__all__ = ["FORMATS", "export", "format_line", "printable", "timeline"]
 
 FORMATS = ("jsonl", "md", "html")
 
@@ -41,7 +42,12 @@ def format_line(event: dict) -> str:
         f"[{where}]" if where else "",
         str(event.get("message", "")),
     ]
-    return " ".join(part for part in parts if part)
+    return one_line(" ".join(part for part in parts if part))
+
+
+def timeline(events: list[dict]) -> str:
+    """`nexus show`'s view of the runs in `events`, safe to print on a terminal."""
+    return printable(_timeline(events))
 
 
 def _clock(event: dict) -> str:
