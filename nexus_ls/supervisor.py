@@ -35,6 +35,7 @@ from nexus_ls.sandbox import (
     git,
     net_diff,
 )
+from nexus_ls.sandbox.cgroups import remove_leftovers
 from nexus_ls.sandbox.confinement import choose_mode, describe, prepare
 from nexus_ls.sandbox.snapshot import take_snapshot
 
@@ -52,6 +53,7 @@ class RunHandle:
     result: dict[str, Any] | None = None
     stop_as: str | None = None  # "cancelled", "interrupted" or "failed" once the host asked
     stop_error: str | None = None  # why, when the host stopped it for a limit
+    pids_cgroup: str | None = None  # where the agent made per-command cgroups
     timers: list[threading.Timer] = field(default_factory=list)
 
 
@@ -149,7 +151,7 @@ class Supervisor:
                 env=agent_environment(),
                 start_new_session=True,
             )
-        handle = RunHandle(record, process)
+        handle = RunHandle(record, process, pids_cgroup=profile.pids_cgroup)
         with self._lock:
             self.handles[run_id] = handle
         start = {
@@ -272,6 +274,7 @@ class Supervisor:
         for timer in handle.timers:
             timer.cancel()
         cleanup_private(self.ws.state_dir, record.id)
+        remove_leftovers(handle.pids_cgroup, handle.process.pid)
         if handle.stop_as and not (result and result.get("status") == "succeeded"):
             record.status = handle.stop_as
             record.error = handle.stop_error or (

@@ -8,17 +8,19 @@ off, which every run then states.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import bwrap, landlock
+from nexus_ls.sandbox.cgroups import pids_hierarchy, pids_limit
 from nexus_ls.sandbox.profile import SandboxProfile, build_profile, private_dirs
 from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.sandbox.settings import SandboxSettings, policy_path
@@ -92,9 +94,18 @@ def prepare(
         notes.append("resource limits not set: util-linux `prlimit` is not installed")
     if mode == "landlock" and abi < 4 and not settings.network:
         notes.append(f"network not confined: Landlock ABI {abi} cannot restrict TCP (needs 4)")
-    if mode in ("bwrap", "landlock") and os.geteuid() == 0 and settings.limits.processes:
-        notes.append("process limit not enforced: the kernel does not count root's processes")
-    return replace(profile, bwrap=binary, prlimit=prlimit, landlock_abi=abi, notes=notes)
+    cgroup = None
+    if mode != "off" and os.geteuid() == 0 and settings.limits.processes:
+        # The kernel never counts root's processes against RLIMIT_NPROC.
+        cgroup = pids_hierarchy()
+        if cgroup is None:
+            notes.append(
+                "process limit not enforced: NEXUS runs as root, whose processes the kernel "
+                "does not count, and no pids cgroup can be made here"
+            )
+    return replace(
+        profile, bwrap=binary, prlimit=prlimit, landlock_abi=abi, pids_cgroup=cgroup, notes=notes
+    )
 
 
 def describe(profile: SandboxProfile) -> str:
@@ -113,6 +124,18 @@ def describe(profile: SandboxProfile) -> str:
         f"{limits.cpu_time} s CPU, {human_size(limits.address_space)} memory",
     ]
     return "; ".join(parts + profile.notes)
+
+
+@contextlib.contextmanager
+def confined(profile: SandboxProfile, command: str, network: bool = False) -> Iterator[list[str]]:
+    """The argv to start for `command`, valid while the block runs (a per-command pids
+    cgroup, where one is used, is removed when it ends)."""
+    argv = wrap(profile, command, network)
+    if profile.mode == "off":
+        yield argv
+        return
+    with pids_limit(profile.pids_cgroup, profile.limits.processes, argv) as limited:
+        yield limited
 
 
 def wrap(profile: SandboxProfile, command: str, network: bool = False) -> list[str]:

@@ -54,6 +54,7 @@ class SandboxProfile:
     bwrap: str | None = None
     prlimit: str | None = None
     landlock_abi: int = 0
+    pids_cgroup: str | None = None  # where per-command pids cgroups go (root only)
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.journal.redact import secret_env_names
-from nexus_ls.sandbox.confinement import wrap
+from nexus_ls.sandbox.confinement import confined
 from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.rlimits import human_size
@@ -67,10 +67,11 @@ def run_shell(
     NEXUS's own checks); kill everything it started on timeout, cancel or exit."""
     started = time.monotonic()
     if sandbox is not None and sandbox.mode != "off":
-        argv, env = wrap(sandbox, command, network), sandbox.env
+        launch: contextlib.AbstractContextManager[list[str]] = confined(sandbox, command, network)
+        env = sandbox.env
     else:
-        argv, env = ["/bin/sh", "-c", command], command_env()
-    with tempfile.TemporaryFile() as sink:
+        launch, env = contextlib.nullcontext(["/bin/sh", "-c", command]), command_env()
+    with launch as argv, tempfile.TemporaryFile() as sink:
         proc = subprocess.Popen(
             argv,
             cwd=root,

@@ -1,0 +1,163 @@
+"""The sandbox in force is stated, ordinary work still works inside it, and where bubblewrap
+cannot run NEXUS falls back to Landlock or refuses, unless the user turned it off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import live_processes, nexus, sh
+from hostile import Machine, commands, hostile_run, user_machine
+from scripted_model import call
+
+from nexus_ls.errors import NexusError
+from nexus_ls.sandbox import confinement, landlock
+from nexus_ls.sandbox.settings import SandboxSettings
+
+NO_BWRAP = {"NEXUS_BWRAP": "/nonexistent/bwrap"}
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Machine:
+    return user_machine(tmp_path)
+
+
+def results(events: list[dict]) -> list[str]:
+    return [e["data"]["result"] for e in events if e["category"] in ("command", "test")]
+
+
+def policy(machine: Machine, text: str) -> None:
+    path = machine.home / ".config" / "nexus" / "policy.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+ORDINARY = [
+    "git status --short; git diff --stat; git log --oneline -1",
+    "echo kept > /tmp/scratch && echo in-home > $HOME/.cache-test && echo made > made.txt",
+    "cat /tmp/scratch $HOME/.cache-test made.txt",
+]
+
+
+def test_ordinary_work_under_bubblewrap(machine: Machine, model) -> None:
+    steps = [*commands(*ORDINARY), call("run_tests")]
+    result, server, events = hostile_run(machine, model, steps)
+    assert result.code == 0, result.stderr
+    assert "nexus: sandbox: bubblewrap; writable: the worktree" in result.stderr
+    status, written, read, tests = results(events)
+    assert " M calc.py" not in status and "exit code 0" in status  # the base holds the change
+    assert "exit code 0" in written
+    assert "kept\nin-home\nmade" in read  # /tmp and $HOME last from one command to the next
+    assert "tests: 0 passed, 1 failed (exit 1)" in tests and "assert -1 == 5" in tests
+    out = result.json()
+    assert sh(machine.root, "git", "show", f"{out['branch']}:made.txt") == "made\n"
+    record = nexus(machine.root, "runs", "--json").json()[0]
+    assert record["sandbox"] == "bwrap"
+    show = nexus(machine.root, "show", out["run_id"]).stdout
+    assert "run      sandbox: bubblewrap" in show
+
+
+def test_a_commands_own_git_commit_is_refused_with_the_reason(machine: Machine, model) -> None:
+    result, server, events = hostile_run(
+        machine, model, commands("echo x > f.txt; git add f.txt && git commit -m mine")
+    )
+    assert result.code == 0
+    (said,) = results(events)
+    assert "Read-only file system" in said and "NEXUS commits each step" in said
+    out = result.json()
+    log = sh(machine.root, "git", "log", "--format=%an %s", out["branch"], "-2")
+    assert log.splitlines()[0].startswith("NEXUS run_command: run `echo x > f.txt; git add")
+
+
+def test_landlock_is_the_fallback_when_bubblewrap_cannot_run(machine: Machine, model) -> None:
+    if landlock.abi_version() < 1:
+        pytest.skip("this kernel has no Landlock")
+    before = machine.snapshot()
+    steps = [
+        *commands(
+            f"echo owned > {machine.root}/calc.py; cat {machine.home}/.ssh/id_ed25519",
+            "echo t > $TMPDIR/t && cat $TMPDIR/t && echo w > made.txt",
+        ),
+        call("run_tests"),
+    ]
+    result, server, events = hostile_run(machine, model, steps, **NO_BWRAP)
+    assert result.code == 0, result.stderr
+    assert "nexus: sandbox: Landlock (ABI" in result.stderr
+    assert "/nonexistent/bwrap is not an executable file" in result.stderr
+    attack, ordinary, tests = results(events)
+    assert "Permission denied" in attack and machine.key_text.splitlines()[1] not in attack
+    assert "t\n" in ordinary and "exit code 0" in ordinary
+    assert "tests: 0 passed, 1 failed" in tests
+    assert machine.snapshot() == before
+    assert nexus(machine.root, "runs", "--json").json()[0]["sandbox"] == "landlock"
+
+
+def test_bwrap_required_but_unavailable_refuses_before_any_git_state(
+    machine: Machine, model
+) -> None:
+    refs = sh(machine.root, "git", "for-each-ref")
+    result, server, _ = hostile_run(machine, model, [], "--sandbox", "bwrap", **NO_BWRAP)
+    assert result.code == 2
+    assert "nexus: error: sandbox = bwrap, but /nonexistent/bwrap is not an executable file" in (
+        result.stderr
+    )
+    assert "user namespaces" in result.stderr and "Traceback" not in result.stderr
+    assert sh(machine.root, "git", "for-each-ref") == refs  # no branch was made
+    assert server.requests == []
+
+
+def test_neither_sandbox_refuses_and_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(landlock, "abi_version", lambda: 0)
+    with pytest.raises(NexusError) as err:
+        confinement.choose_mode(SandboxSettings(bwrap="/nonexistent/bwrap"))
+    message = str(err.value)
+    assert "cannot confine the commands a run starts here" in message
+    assert "Landlock: not available in this kernel" in message
+    assert 'sandbox = "off"' in message and "--sandbox off" in message
+
+
+def test_sandbox_off_is_stated_at_every_run(machine: Machine, model) -> None:
+    policy(machine, 'sandbox = "off"\n')
+    result, server, events = hostile_run(machine, model, commands("echo hi"))
+    assert result.code == 0
+    assert "nexus: sandbox OFF: commands run unconfined" in result.stderr
+    started = next(e for e in events if e["message"].startswith("sandbox OFF"))
+    assert started["level"] == "WARNING" and started["data"]["source"].endswith("policy.toml")
+    assert nexus(machine.root, "runs", "--json").json()[0]["sandbox"] == "off"
+
+
+def test_a_bad_policy_file_is_a_clear_error(machine: Machine, model) -> None:
+    policy(machine, 'sandbox = "sometimes"\n')
+    result, _, _ = hostile_run(machine, model, [])
+    assert result.code == 2
+    assert "policy.toml: sandbox 'sometimes' is not one of auto, bwrap, landlock, off" in (
+        result.stderr
+    )
+    policy(machine, "sandbox = \n")
+    result, _, _ = hostile_run(machine, model, [])
+    assert result.code == 2 and "is not valid TOML" in result.stderr
+
+
+def test_the_process_limit_stops_a_fork_bomb(machine: Machine, model) -> None:
+    policy(machine, "[limits]\nprocesses = 40\n")
+    bomb = "for i in $(seq 1 200); do sleep 3003 & done; echo spawned"
+    steps = [call("run_command", command=bomb, timeout=10)]
+    result, server, events = hostile_run(machine, model, steps)
+    assert result.code == 0, result.stderr
+    (said,) = results(events)
+    assert "Cannot fork" in said or "Resource temporarily unavailable" in said
+    assert live_processes("sleep 3003") == []
+    started = next(e for e in events if e["message"].startswith("sandbox:"))
+    assert "40 processes" in started["message"] and "not enforced" not in started["message"]
+
+
+def test_the_run_start_event_describes_the_profile(machine: Machine, model) -> None:
+    result, _, events = hostile_run(machine, model, [])
+    started = next(e for e in events if e["message"].startswith("sandbox:"))
+    profile = json.loads(json.dumps(started["data"]["sandbox"]))
+    assert profile["mode"] == "bwrap" and profile["network"] is False
+    assert str(machine.home) in profile["hidden"]
+    assert str(machine.root) in profile["hidden"]  # the user's live tree; the run has its base
+    assert profile["worktree"].startswith(str(machine.root / ".git" / "nexus" / "worktrees"))
+    assert "OPENAI_API_KEY" not in profile["env"]
