@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls import __version__
+from nexus_ls.cli_approval import TerminalApprover
 from nexus_ls.config import Limits, RunSettings, check_limits
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import (
@@ -108,6 +109,14 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         choices=("on", "off"),
         help="give the run's commands the network (default: off; NEXUS_NETWORK)",
     )
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help='allow commands starting with WORDS, network included (e.g. "git push")',
+    )
+    p.add_argument("--yes", action="store_true", help="allow every command that would be asked for")
     p.add_argument("--max-steps", type=int, default=Limits.max_steps)
     p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
     p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
@@ -147,7 +156,9 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
             Limits(max_steps=args.max_steps, max_tokens=args.max_tokens, wall_time=args.wall_time)
         ),
         sandbox=resolve_sandbox(
-            mode=args.sandbox, network=None if args.network is None else args.network == "on"
+            mode=args.sandbox,
+            network=None if args.network is None else args.network == "on",
+            allow=tuple(args.allow),
         ),
     )
     context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))
@@ -160,7 +171,7 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     if resolution.bundled:
         notes.append(bundled_intro(settings.model.guided))
         print(f"nexus: {notes[-1]}", file=sys.stderr, flush=True)
-    supervisor = Supervisor(ws, on_event=progress)
+    supervisor = Supervisor(ws, on_event=progress, approver=TerminalApprover(yes=args.yes))
     record = supervisor.start(args.task, settings, context, notes=notes)
     try:
         record = supervisor.wait(record.id)

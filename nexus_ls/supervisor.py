@@ -37,9 +37,14 @@ from nexus_ls.sandbox import (
 )
 from nexus_ls.sandbox.cgroups import remove_leftovers
 from nexus_ls.sandbox.confinement import choose_mode, describe, prepare
+from nexus_ls.sandbox.policy import REPOSITORY_SOURCE, build_policy
+from nexus_ls.sandbox.repo import run_git
+from nexus_ls.sandbox.settings import parse_toml
 from nexus_ls.sandbox.snapshot import take_snapshot
 
 EventHook = Callable[[dict[str, Any]], None]
+# (run, request) -> ("once" | "run" | "deny", who decided, in words)
+Approver = Callable[[RunRecord, dict[str, Any]], tuple[str, str]]
 CANCEL_GRACE = 5.0
 # The agent enforces its wall time itself; past it by this much, the host stops it.
 OVERTIME = 2.0
@@ -54,6 +59,7 @@ class RunHandle:
     stop_as: str | None = None  # "cancelled", "interrupted" or "failed" once the host asked
     stop_error: str | None = None  # why, when the host stopped it for a limit
     pids_cgroup: str | None = None  # where the agent made per-command cgroups
+    stdin_lock: threading.Lock = field(default_factory=threading.Lock)
     timers: list[threading.Timer] = field(default_factory=list)
 
 
@@ -63,8 +69,10 @@ class Supervisor:
         ws: Workspace,
         on_event: EventHook | None = None,
         on_finish: Callable[[RunRecord], None] | None = None,
+        approver: Approver | None = None,
     ) -> None:
         self.ws = ws
+        self.approver = approver
         self.on_finish = on_finish
         self.journal = Journal.for_state_dir(ws.state_dir)
         self.store = RunStore(ws.state_dir)
@@ -91,6 +99,9 @@ class Supervisor:
         )
         base = take_snapshot(self.ws, sensitive=settings.sandbox.sensitive_files)
         record.base = record.head = base.sha
+        policy, policy_notes = build_policy(
+            settings.sandbox.allow, settings.sandbox.rules, repository_policy(self.ws, base.sha)
+        )
         worktree = create_worktree(self.ws, run_id, record.base)
         record.worktree = str(worktree)
         git_dir = git(worktree, "rev-parse", "--absolute-git-dir")
@@ -126,6 +137,8 @@ class Supervisor:
             describe(profile),
             {"sandbox": profile.to_json(), "source": settings.sandbox.source},
         )
+        for note in policy_notes:
+            self.emit(record, "WARNING", "run", note)
         if base.left_out:
             shown = ", ".join(base.left_out[:20]) + (" ..." if len(base.left_out) > 20 else "")
             self.emit(
@@ -166,10 +179,9 @@ class Supervisor:
             "sandbox": profile.to_json(),
             "secrets": host_secrets(settings.model),
             "commit_size_limit": settings.sandbox.commit_size_limit,
+            "policy": policy.to_json(),
         }
-        assert process.stdin is not None
-        process.stdin.write(protocol.encode(start))
-        process.stdin.flush()
+        self._send(handle, start)
         self._watch_wall_time(handle, settings.limits.wall_time)
         threading.Thread(
             target=self._pump, args=(handle,), daemon=True, name=f"nexus-run-{run_id}"
@@ -237,6 +249,10 @@ class Supervisor:
                 continue
             if message["type"] == protocol.EVENT:
                 self._journal_agent_event(record, message)
+            elif message["type"] == protocol.ASK:
+                threading.Thread(
+                    target=self._answer, args=(handle, message), daemon=True, name="nexus-ask"
+                ).start()
             elif message["type"] == protocol.RESULT:
                 handle.result = message
                 with contextlib.suppress(OSError):
@@ -248,6 +264,42 @@ class Supervisor:
         self._kill(handle, always=True)
         code = handle.process.wait()
         self._finish(handle, code)
+
+    def _send(self, handle: RunHandle, message: dict[str, Any]) -> bool:
+        """Write one message to the agent; False if it is gone."""
+        try:
+            with handle.stdin_lock:
+                assert handle.process.stdin is not None
+                handle.process.stdin.write(protocol.encode(message))
+                handle.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def _answer(self, handle: RunHandle, request: dict[str, Any]) -> None:
+        """Ask whoever can answer (the editor, the terminal) and tell the agent; both the
+        question and the answer are journaled."""
+        record = handle.record
+        command = str(request.get("command", ""))
+        what = f"`{command}`" + (" with network" if request.get("network") else "")
+        self.emit(
+            record, "INFO", "command", f"asking to run {what}: {request.get('reason', '')}",
+            {"command": command, "network": bool(request.get("network")), "request": request},
+        )  # fmt: skip
+        try:
+            decision, by = (self.approver or no_one_to_ask)(record, request)
+        except Exception as exc:  # an approver's failure is a refusal, never a hung agent
+            decision, by = "deny", f"asking failed ({type(exc).__name__}: {exc})"
+        if decision not in ("once", "run", "deny"):
+            decision, by = "deny", f"an answer NEXUS does not know ({decision!r})"
+        verdict = {"once": "allowed once", "run": "allowed for this run", "deny": "refused"}
+        self.emit(
+            record, "INFO" if decision != "deny" else "WARNING", "command",
+            f"{verdict[decision]} ({by}): {what}",
+            {"command": command, "decision": decision, "by": by, "request": request},
+        )  # fmt: skip
+        self._send(handle, {"type": protocol.ANSWER, "id": request.get("id"),
+                            "decision": decision, "by": by})  # fmt: skip
 
     def _journal_agent_event(self, record: RunRecord, message: dict[str, Any]) -> None:
         """Journal what the agent reported; a malformed event is kept as an error, not lost."""
@@ -334,12 +386,7 @@ class Supervisor:
         if handle is None or handle.done.is_set():
             return False
         handle.stop_as = handle.stop_as or status
-        try:
-            assert handle.process.stdin is not None
-            handle.process.stdin.write(protocol.encode({"type": protocol.CANCEL}))
-            handle.process.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass
+        self._send(handle, {"type": protocol.CANCEL})
         timer = threading.Timer(CANCEL_GRACE, self._kill, args=(handle,))
         timer.daemon = True
         handle.timers.append(timer)
@@ -409,6 +456,19 @@ class Supervisor:
         self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
                   {"diff": diff, "head": head})  # fmt: skip
         return record
+
+
+def no_one_to_ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:
+    return "deny", "no one could be asked (a run without an editor or terminal to ask)"
+
+
+def repository_policy(ws: Workspace, base: str) -> dict[str, Any]:
+    """The repository's `.nexus/policy.toml` as committed in the run's base, never the copy
+    in the worktree the model can edit; {} when there is none."""
+    shown = run_git(ws.root, "show", f"{base}:.nexus/policy.toml")
+    if shown.status != 0:
+        return {}
+    return parse_toml(shown.stdout.decode("utf-8", "replace"), REPOSITORY_SOURCE)
 
 
 def agent_environment() -> dict[str, str]:

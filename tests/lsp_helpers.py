@@ -109,6 +109,8 @@ class Editor(LanguageClient):
         self.configuration_requests = 0
         self.handler_errors: list[str] = []
         self.changed = asyncio.Event()
+        self.answers: list[str | None] = []  # titles to click, in order (None: dismiss)
+        self.questions: list[types.ShowMessageRequestParams] = []
 
     # what arrives from the server
     def on_event(self, params: Any) -> None:
@@ -135,6 +137,13 @@ class Editor(LanguageClient):
             return types.ApplyWorkspaceEditResult(applied=False, failure_reason=repr(exc))
         finally:
             self.changed.set()
+
+    def on_question(self, params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        """A user clicking the next scripted answer (dismissing when there is none)."""
+        self.questions.append(params)
+        self.changed.set()
+        title = self.answers.pop(0) if self.answers else None
+        return None if title is None else types.MessageActionItem(title=title)
 
     def watching(self, method: str, default: Callable[..., Any]) -> Callable[[Any], Any]:
         def handler(params: Any) -> Any:
@@ -299,6 +308,7 @@ def make_editor() -> Editor:
     # pygls marks handlers with attributes, which bound methods cannot carry
     editor.feature("nexus/event")(lambda params: editor.on_event(params))
     editor.feature(types.WORKSPACE_APPLY_EDIT)(lambda params: editor.on_apply_edit(params))
+    editor.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)(lambda params: editor.on_question(params))
     return editor
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.agent import protocol
+from nexus_ls.agent.approvals import Approvals
 from nexus_ls.agent.guided import GuidedAgent
 from nexus_ls.agent.loop import Agent, Outcome
 from nexus_ls.agent.model import ChatModel, ModelError
@@ -28,9 +29,11 @@ from nexus_ls.sandbox.commits import (
     guarded_commit,
     worktree_env,
 )
+from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.tools import ToolContext, tool_specs
+from nexus_ls.tools.gate import CommandGate
 
 DIFF_LIMIT = 200_000
 OFFERED_TOOLS = (
@@ -45,7 +48,12 @@ OFFERED_TOOLS = (
 )
 
 
-def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Event) -> Outcome:
+def run(
+    start: dict[str, Any],
+    channel: protocol.Channel,
+    cancel: threading.Event,
+    approvals: Approvals | None = None,
+) -> Outcome:
     # The host sends its secrets by name: this process's environment holds none of them.
     redactor = Redactor(environ=start.get("secrets") or {})
 
@@ -126,13 +134,19 @@ def run(start: dict[str, Any], channel: protocol.Channel, cancel: threading.Even
             )
         return note
 
-    sandbox = start.get("sandbox")
+    sandbox = SandboxProfile.from_json(start["sandbox"]) if start.get("sandbox") else None
+    policy = Policy.from_json(start["policy"]) if "policy" in start else Policy()
     ctx = ToolContext(
         root=worktree,
         command_timeout=limits.command_timeout,
         output_limit=limits.output_limit,
         cancel=cancel,
-        sandbox=SandboxProfile.from_json(sandbox) if sandbox else None,
+        sandbox=sandbox,
+        gate=CommandGate(
+            policy,
+            approvals.ask if approvals else None,
+            network_on=bool(sandbox and (sandbox.network or sandbox.mode == "off")),
+        ),
     )
     name = model.resolve_name()
     emit(
@@ -164,18 +178,21 @@ def main() -> int:
         return 2
     become_subreaper()  # orphans of the run's commands come back here to be killed
     cancel = threading.Event()
+    approvals = Approvals(channel, cancel)
 
     def listen() -> None:
         for line in lines:
             message = protocol.decode(line)
-            if message and message.get("type") == protocol.CANCEL:
+            if message and message.get("type") == protocol.ANSWER:
+                approvals.answer(message)
+            elif message and message.get("type") == protocol.CANCEL:
                 break
         cancel.set()  # a cancel message, or the host is gone
 
     threading.Thread(target=listen, daemon=True).start()
     error = None
     try:
-        outcome = run(start, channel, cancel)
+        outcome = run(start, channel, cancel, approvals)
     except ModelError as exc:
         error = str(exc)
         outcome = Outcome("failed", error)

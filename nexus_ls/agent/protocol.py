@@ -1,8 +1,9 @@
 """Messages between a run's host (the supervisor) and its agent process.
 
 One JSON object per line. Down, on the agent's stdin: a `start` message, later
-perhaps `cancel`. Up, on the agent's protocol stream: `event` messages (journal
-events without id/run, which the host adds) and one final `result`.
+perhaps `cancel`, and an `answer` to each `ask`. Up, on the agent's protocol stream:
+`event` messages (journal events without id/run, which the host adds), `ask` (may this
+command run? the host asks the user) and one final `result`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 START, CANCEL, EVENT, RESULT = "start", "cancel", "event", "result"
+ASK, ANSWER = "ask", "answer"
 
 
 def encode(message: dict[str, Any]) -> bytes:

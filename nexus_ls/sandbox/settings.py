@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.errors import NexusError
+from nexus_ls.sandbox.policy import Rule, parse_rules
 from nexus_ls.sandbox.rlimits import ResourceLimits, parse_count, parse_size
 
 if sys.version_info >= (3, 11):
@@ -39,6 +40,8 @@ class SandboxSettings:
     sensitive_files: tuple[str, ...] = DEFAULT_SENSITIVE
     pass_env: tuple[str, ...] = ()  # extra variable names commands may see
     read_paths: tuple[str, ...] = ()  # extra paths under a hidden home commands may read
+    rules: tuple[Rule, ...] = ()  # the user's command rules (policy.py)
+    allow: tuple[str, ...] = ()  # --allow: leading words allowed, network included
     source: str = "default"  # where `mode` came from, for the run-start line
 
     def public(self) -> dict[str, Any]:
@@ -119,6 +122,8 @@ def from_file(data: Mapping[str, Any], where: str) -> SandboxSettings:
         s = replace(s, read_paths=_strings(data["read_paths"], f"{where}: read_paths"))
     if "limits" in data:
         s = replace(s, limits=_limits(data["limits"], f"{where}: limits"))
+    if "rules" in data:
+        s = replace(s, rules=tuple(parse_rules(data["rules"], where, may_grant=True)))
     return s
 
 
@@ -149,6 +154,7 @@ def resolve_sandbox(
     *,
     mode: str | None = None,
     network: bool | None = None,
+    allow: tuple[str, ...] = (),
     environ: Mapping[str, str] | None = None,
     file_data: Mapping[str, Any] | None = None,
 ) -> SandboxSettings:
@@ -171,4 +177,6 @@ def resolve_sandbox(
         s = replace(s, network=network)
     if mode is not None:
         s = replace(s, mode=check_mode(mode, "--sandbox"), source="flag")
+    if allow:
+        s = replace(s, allow=tuple(allow))
     return s

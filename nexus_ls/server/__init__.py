@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from nexus_ls.server import code_actions, journal, lifecycle, review, runs
+from nexus_ls.server import approvals, code_actions, journal, lifecycle, review, runs
 from nexus_ls.server.app import NexusServer
 
 
 def create_server() -> NexusServer:
     server = NexusServer()
-    for feature in (lifecycle, runs, review, journal, code_actions):
+    for feature in (lifecycle, runs, review, journal, code_actions, approvals):
         feature.register(server)
     return server
 

@@ -23,7 +23,7 @@ from nexus_ls.errors import NexusError
 from nexus_ls.runs import RunRecord
 from nexus_ls.sandbox import Workspace, open_workspace
 from nexus_ls.server.settings import ServerSettings
-from nexus_ls.supervisor import Supervisor
+from nexus_ls.supervisor import Approver, Supervisor, no_one_to_ask
 
 log = logging.getLogger(__name__)
 NEXUS_ERROR = -32000  # JSON-RPC server-error range: a problem the user can fix
@@ -69,6 +69,7 @@ class WorkspaceState:
             self.ws,
             on_event=lambda event: server.from_thread(server.on_event, event),
             on_finish=lambda record: server.from_thread(server.on_finish, record),
+            approver=lambda record, request: server.approve(record, request),
         )
 
     def require(self) -> Supervisor:
@@ -88,6 +89,13 @@ class NexusServer(LanguageServer):
         self.tasks: set[asyncio.Task[Any]] = set()
         self.event_hooks: list[Callable[[dict[str, Any]], None]] = []
         self.finish_hooks: list[Callable[[RunRecord], None]] = []
+        self.approver: Approver | None = None  # set by the approvals feature
+
+    def approve(self, record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:
+        """Whether a command may run, as the editor's user answers (from a run thread)."""
+        if self.approver is None:
+            return no_one_to_ask(record, request)
+        return self.approver(record, request)
 
     # workspaces
     def folders(self) -> list[Path]:

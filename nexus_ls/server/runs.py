@@ -13,6 +13,7 @@ from nexus_ls.errors import NexusError
 from nexus_ls.models.bundled import intro as bundled_intro
 from nexus_ls.models.resolve import resolve
 from nexus_ls.runs import RunRecord
+from nexus_ls.sandbox.settings import resolve_sandbox
 from nexus_ls.server.app import NexusServer, off_loop, one_object, user_error
 from nexus_ls.server.context import selection_context
 
@@ -27,6 +28,7 @@ class LiveView:
         self.ls = ls
         self.tokens: dict[str, str] = {}  # run id -> progress token
         self.told_bundled = False
+        self.told_sandbox = False
 
     def supports_progress(self) -> bool:
         window = self.ls.client_capabilities.window
@@ -54,11 +56,26 @@ class LiveView:
     def event(self, event: dict[str, Any]) -> None:
         run_id = event.get("run")
         self.ls.protocol.notify("nexus/event", {"runId": run_id, "event": event})
+        if event.get("category") == "run" and str(event.get("message", "")).startswith("sandbox"):
+            self.sandbox(event)
         token = self.tokens.get(str(run_id))
         if token and event.get("category") in STEP_CATEGORIES and event.get("step"):
             self.ls.work_done_progress.report(
                 token, types.WorkDoneProgressReport(message=str(event.get("message", "")))
             )
+
+    def sandbox(self, event: dict[str, Any]) -> None:
+        """The sandbox in force, at each run's start: a log line every time, a message the
+        first time, and a warning every time it is off."""
+        text = f"NEXUS run {event.get('run')}: {event.get('message')}"
+        self.ls.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message=text)
+        )
+        off = event.get("level") == "WARNING"
+        if off or not self.told_sandbox:
+            self.told_sandbox = True
+            kind = types.MessageType.Warning if off else types.MessageType.Info
+            self.ls.window_show_message(types.ShowMessageParams(type=kind, message=text))
 
     def finish(self, record: RunRecord) -> None:
         outcome = record.error or record.summary or ""
@@ -107,6 +124,7 @@ def register(server: NexusServer) -> None:
                 )
             )
             limits = check_limits(s.limits())
+            sandbox = resolve_sandbox(mode=s.sandbox, network=s.network)
         except NexusError as exc:
             raise user_error(str(exc)) from None
         notes = list(resolution.steps)
@@ -118,7 +136,7 @@ def register(server: NexusServer) -> None:
                     types.ShowMessageParams(type=types.MessageType.Info, message=notes[-1])
                 )
         token = await view.begin(task)
-        settings = RunSettings(resolution.settings, limits)
+        settings = RunSettings(resolution.settings, limits, sandbox)
         try:
             record = await off_loop(supervisor.start, task, settings, context, notes)
         except Exception:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from nexus_ls.config import TOOL_MODES, Limits
+from nexus_ls.sandbox.settings import MODES
 
 
 @dataclass
@@ -23,6 +24,8 @@ class ServerSettings:
     maxTokens: int = Limits.max_tokens  # noqa: N815
     wallTime: float = Limits.wall_time  # noqa: N815
     commandTimeout: float = Limits.command_timeout  # noqa: N815
+    sandbox: str | None = None  # auto, bwrap, landlock or off (default: the policy file's)
+    network: bool | None = None  # the run's commands get the network
 
     def limits(self) -> Limits:
         return Limits(
@@ -43,6 +46,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "maxTokens": (int,),
     "wallTime": (int, float),
     "commandTimeout": (int, float),
+    "sandbox": (str,),
+    "network": (bool,),
 }
 
 
@@ -65,6 +70,8 @@ def structure(raw: Any) -> tuple[ServerSettings, list[str]]:
         if ok and key in ("maxSteps", "maxTokens", "wallTime", "commandTimeout") and value <= 0:
             ok = False
         if ok and key == "toolMode" and value not in TOOL_MODES:
+            ok = False
+        if ok and key == "sandbox" and value not in MODES:
             ok = False
         if not ok:
             default = getattr(ServerSettings, key)

@@ -10,9 +10,12 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_ls.sandbox.profile import SandboxProfile
+
+if TYPE_CHECKING:
+    from nexus_ls.tools.gate import CommandGate
 
 
 @dataclass
@@ -25,6 +28,7 @@ class ToolContext:
     cancel: threading.Event | None = None
     time_left: float | None = None  # no command outlives the run's wall-time limit
     sandbox: SandboxProfile | None = None  # how commands are confined (None: unconfined)
+    gate: CommandGate | None = None  # the policy and approvals (None: every command runs)
 
 
 @dataclass

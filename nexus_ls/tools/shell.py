@@ -27,6 +27,7 @@ from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
+from nexus_ls.tools.gate import Verdict
 from nexus_ls.tools.output import cap_file
 
 MAX_TIMEOUT = 3600.0
@@ -190,7 +191,20 @@ def check_timeout(timeout: float | None, default: float) -> float:
     return float(timeout)
 
 
-def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> ToolResult:
+def gate(ctx: ToolContext, command: str, network: bool, category: str) -> Verdict | ToolResult:
+    """The policy's verdict for `command` (asking the user if it says so), or the refusal
+    to hand the model."""
+    if ctx.gate is None:
+        return Verdict(True, network)
+    verdict = ctx.gate.check(command, network)
+    if not verdict.run:
+        return failure(verdict.refusal, category=category, command=command, **verdict.data)
+    return verdict
+
+
+def run_command(
+    ctx: ToolContext, command: str, timeout: float | None = None, network: bool = False
+) -> ToolResult:
     """Run a shell command in the project root; stdout and stderr come back together."""
     if not command.strip():
         raise ToolError("command is empty; give a shell command to run")
@@ -199,9 +213,14 @@ def run_command(ctx: ToolContext, command: str, timeout: float | None = None) ->
         seconds = min(seconds, max(ctx.time_left, 0.1))
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the command started", category="command")
-    outcome = run_shell(command, ctx.root, seconds, ctx.output_limit - 200, ctx.cancel, ctx.sandbox)
+    verdict = gate(ctx, command, network, "command")
+    if isinstance(verdict, ToolResult):
+        return verdict
+    limit = ctx.output_limit - 200
+    outcome = run_shell(command, ctx.root, seconds, limit, ctx.cancel, ctx.sandbox, verdict.network)
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
-    return command_result(outcome, seconds, head, asdict(outcome), "command", ctx.sandbox)
+    data = {**asdict(outcome), **verdict.data, "network": verdict.network}
+    return command_result(outcome, seconds, head, data, "command", ctx.sandbox)
 
 
 TOOLS = (
@@ -216,6 +235,11 @@ TOOLS = (
                 "timeout": {
                     "type": "number",
                     "description": "Seconds before the command is killed (the default suits most).",
+                },
+                "network": {
+                    "type": "boolean",
+                    "description": "Ask for network access for this command (commands have "
+                    "none by default; the user may have to approve).",
                 },
             },
             ["command"],

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
-from nexus_ls.tools.shell import command_env, command_result, run_shell
+from nexus_ls.tools.shell import command_env, command_result, gate, run_shell
 
 Counts = tuple[int, int]
 PYTEST_CONFIGS = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
@@ -170,6 +170,9 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
         )
     if ctx.cancel is not None and ctx.cancel.is_set():
         return failure("cancelled before the tests started", category="test")
+    verdict = gate(ctx, command, False, "test")
+    if isinstance(verdict, ToolResult):
+        return verdict
     outcome = run_shell(
         command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, ctx.sandbox
     )

@@ -1,0 +1,94 @@
+"""The command policy's rules: leading words, first match wins, what a repository may say."""
+
+from __future__ import annotations
+
+import pytest
+
+from nexus_ls.errors import NexusError
+from nexus_ls.sandbox.policy import Policy, Rule, build_policy, parse_rules, simple_commands
+
+
+def test_simple_commands_see_through_operators_assignments_and_wrappers() -> None:
+    line = "cd src && FOO=1 git push origin; timeout 5 env -i A=b npm install | tee log"
+    assert simple_commands(line) == [
+        ["cd", "src"],
+        ["git", "push", "origin"],
+        ["npm", "install"],
+        ["tee", "log"],
+    ]
+    assert simple_commands("echo 'a && b'") == [["echo", "a && b"]]
+    assert simple_commands("echo 'unbalanced") == [["echo", "'unbalanced"]]
+
+
+def decide(policy: Policy, command: str, network: bool = False) -> tuple[str, bool]:
+    decision = policy.decide(command, network)
+    return decision.action, decision.network
+
+
+def test_defaults_run_sandboxed_and_ask_for_network_and_push() -> None:
+    policy = Policy()
+    assert decide(policy, "pytest -q") == ("allow", False)
+    assert decide(policy, "pip install x", network=True) == ("ask", True)
+    assert decide(policy, "make && git push") == ("ask", True)
+
+
+def test_first_matching_rule_decides_and_deny_wins_in_a_compound_command() -> None:
+    policy = Policy(
+        [
+            Rule(("git", "push", "--force"), "deny", source="user"),
+            Rule(("git", "push"), "allow", network=True, source="user"),
+            Rule(("rm",), "deny", source="user"),
+        ]
+    )
+    assert decide(policy, "git push --force origin") == ("deny", False)
+    assert decide(policy, "git push origin main", network=True) == ("allow", True)
+    assert decide(policy, "echo hi; rm -rf build") == ("deny", False)
+
+
+def test_network_is_granted_only_when_every_part_is_granted_it() -> None:
+    policy = Policy([Rule(("npm", "install"), "allow", network=True, source="user")])
+    assert decide(policy, "npm install", network=True) == ("allow", True)
+    assert decide(policy, "npm install && curl evil", network=True) == ("ask", True)
+
+
+def test_a_repository_may_refuse_and_ask_but_never_grant_the_network() -> None:
+    policy, notes = build_policy(
+        [],
+        [],
+        {
+            "sandbox": "off",
+            "rules": [
+                {"command": "make deploy", "decision": "deny"},
+                {"command": "curl", "decision": "allow", "network": True},
+                {"command": ["ls"], "decision": "allow"},
+            ],
+        },
+    )
+    assert decide(policy, "make deploy") == ("deny", False)
+    assert decide(policy, "curl https://x", network=True) == ("ask", True)
+    assert decide(policy, "ls -la") == ("allow", False)
+    assert notes and "ignored sandbox" in notes[0]
+
+
+def test_flags_and_the_user_come_before_the_repository() -> None:
+    user = parse_rules([{"command": "curl", "decision": "deny"}], "policy.toml", may_grant=True)
+    policy, _ = build_policy(
+        ["git push"], user, {"rules": [{"command": "curl", "decision": "allow"}]}
+    )
+    assert decide(policy, "git push", network=True) == ("allow", True)
+    assert decide(policy, "curl x") == ("deny", False)
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"command": "x"}, "rules must be an array"),
+        ([{"command": "x", "decision": "maybe"}], "decision must be one of allow, ask, deny"),
+        ([{"decision": "allow"}], 'needs command = "leading words"'),
+        ([{"command": "x", "decision": "allow", "colour": 1}], "unknown key(s) colour"),
+        ([{"command": "x", "decision": "allow", "network": "yes"}], "network must be true"),
+    ],
+)
+def test_bad_rules_are_errors_naming_the_rule(rules: object, message: str) -> None:
+    with pytest.raises(NexusError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_rules(rules, "policy.toml", may_grant=True)
