@@ -21,7 +21,7 @@ from nexus_ls.agent.loop import Agent, Outcome
 from nexus_ls.agent.model import ChatModel, ModelError
 from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
-from nexus_ls.sandbox import git
+from nexus_ls.sandbox import cgroups, git
 from nexus_ls.sandbox.commits import (
     DEFAULT_SIZE_LIMIT,
     CommitGuard,
@@ -135,6 +135,8 @@ def run(
         return note
 
     sandbox = SandboxProfile.from_json(start["sandbox"]) if start.get("sandbox") else None
+    if sandbox is not None and sandbox.mode != "off":
+        cgroups.join(sandbox.pids_cgroup, sandbox.limits.processes)
     policy = Policy.from_json(start["policy"]) if "policy" in start else Policy()
     ctx = ToolContext(
         root=worktree,

@@ -8,19 +8,18 @@ off, which every run then states.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import bwrap, landlock
-from nexus_ls.sandbox.cgroups import pids_hierarchy, pids_limit
+from nexus_ls.sandbox.cgroups import pids_hierarchy
 from nexus_ls.sandbox.profile import SandboxProfile, build_profile, private_dirs
 from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.sandbox.settings import SandboxSettings, policy_path
@@ -124,18 +123,6 @@ def describe(profile: SandboxProfile) -> str:
         f"{limits.cpu_time} s CPU, {human_size(limits.address_space)} memory",
     ]
     return "; ".join(parts + profile.notes)
-
-
-@contextlib.contextmanager
-def confined(profile: SandboxProfile, command: str, network: bool = False) -> Iterator[list[str]]:
-    """The argv to start for `command`, valid while the block runs (a per-command pids
-    cgroup, where one is used, is removed when it ends)."""
-    argv = wrap(profile, command, network)
-    if profile.mode == "off":
-        yield argv
-        return
-    with pids_limit(profile.pids_cgroup, profile.limits.processes, argv) as limited:
-        yield limited
 
 
 def wrap(profile: SandboxProfile, command: str, network: bool = False) -> list[str]:

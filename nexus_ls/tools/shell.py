@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.journal.redact import secret_env_names
-from nexus_ls.sandbox.confinement import confined
+from nexus_ls.sandbox.confinement import wrap
 from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.rlimits import human_size
@@ -67,12 +68,12 @@ def run_shell(
     """Run `command` with `sh` in `root`, confined by `sandbox` (None: unconfined, for
     NEXUS's own checks); kill everything it started on timeout, cancel or exit."""
     started = time.monotonic()
-    if sandbox is not None and sandbox.mode != "off":
-        launch: contextlib.AbstractContextManager[list[str]] = confined(sandbox, command, network)
-        env = sandbox.env
+    confined = sandbox is not None and sandbox.mode != "off"
+    if sandbox is not None and confined:
+        argv, env = wrap(sandbox, command, network), sandbox.env
     else:
-        launch, env = contextlib.nullcontext(["/bin/sh", "-c", command]), command_env()
-    with launch as argv, tempfile.TemporaryFile() as sink:
+        argv, env = ["/bin/sh", "-c", command], command_env()
+    with tempfile.TemporaryFile() as sink:
         proc = subprocess.Popen(
             argv,
             cwd=root,
@@ -84,12 +85,11 @@ def run_shell(
         )
         timed_out = cancelled = False
         deadline = started + timeout
+        exited = _ExitWaiter(proc)
         while True:
-            try:
-                proc.wait(timeout=_POLL)
+            if exited(_POLL):
+                proc.wait()
                 break
-            except subprocess.TimeoutExpired:
-                pass
             if cancel is not None and cancel.is_set():
                 cancelled = True
             elif time.monotonic() >= deadline:
@@ -98,16 +98,46 @@ def run_shell(
                 _kill_group(proc.pid)
                 proc.wait()
                 break
+        exited.close()
         # Background children must not outlive the command that started them, not even
-        # those that left its process group (they were adopted by this process).
+        # those that left its process group (they were adopted by this process). Under
+        # bubblewrap its pid namespace already took them all with it.
         _kill_group(proc.pid)
-        sweep()
+        if not (sandbox is not None and sandbox.mode == "bwrap"):
+            sweep()
         output = cap_file(sink, limit)
     duration_ms = int((time.monotonic() - started) * 1000)
     killed = timed_out or cancelled
     return CommandOutcome(
         command, None if killed else proc.returncode, duration_ms, timed_out, cancelled, output
     )
+
+
+class _ExitWaiter:
+    """Waits for a process's exit and wakes the moment it exits: through a pidfd where the
+    kernel has one (Popen.wait polls with growing sleeps, adding up to 5 ms a command)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        try:
+            self.pidfd: int | None = os.pidfd_open(proc.pid)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def __call__(self, seconds: float) -> bool:
+        if self.pidfd is None:
+            try:
+                self.proc.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        ready, _, _ = select.select([self.pidfd], [], [], seconds)
+        return bool(ready)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _kill_group(pgid: int) -> None:
