@@ -149,3 +149,20 @@ def test_user_rules_deny_and_the_repositorys_committed_rules_apply(machine: Mach
     assert "sandbox: bubblewrap" in result.stderr  # the repository cannot turn it off
     assert "the repository's .nexus/policy.toml: ignored sandbox" in result.stderr
     assert sh(machine.root, "git", "show", f"{result.json()['branch']}:calc.py")
+
+
+def test_a_users_rule_can_let_an_approved_command_out_of_the_sandbox(
+    machine: Machine, model
+) -> None:
+    policy = machine.home / ".config" / "nexus" / "policy.toml"
+    policy.parent.mkdir(parents=True)
+    policy.write_text('[[rules]]\ncommand = "touch"\ndecision = "ask"\nsandbox = false\n')
+    target = machine.outside / "made-outside"
+    steps = [call("run_command", command=f"touch {target}")]
+    result, server, events = hostile_run(machine, model, steps)  # headless: refused
+    assert result.code == 0 and not target.exists()
+    result, server, events = hostile_run(machine, model, steps, "--yes")
+    assert result.code == 0 and target.exists()
+    command = [e for e in events if e["category"] == "command" and e["step"]][-1]
+    assert command["data"]["sandboxed"] is False
+    assert "outside the sandbox (" in command["data"]["policy"]["rule"]

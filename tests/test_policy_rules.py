@@ -92,3 +92,15 @@ def test_flags_and_the_user_come_before_the_repository() -> None:
 def test_bad_rules_are_errors_naming_the_rule(rules: object, message: str) -> None:
     with pytest.raises(NexusError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_rules(rules, "policy.toml", may_grant=True)
+
+
+def test_only_the_users_rules_can_let_a_command_out_of_the_sandbox() -> None:
+    user = parse_rules(
+        [{"command": "docker", "decision": "ask", "sandbox": False}], "policy.toml", may_grant=True
+    )
+    decision = Policy(user).decide("docker ps")
+    assert (decision.action, decision.unconfined) == ("ask", True)
+    assert "outside the sandbox" in decision.reason
+    assert Policy(user).decide("docker ps && rm -rf /").unconfined is False  # every part
+    with pytest.raises(NexusError, match="a repository cannot let commands out of the sandbox"):
+        build_policy([], [], {"rules": [{"command": "x", "decision": "allow", "sandbox": False}]})

@@ -7,8 +7,11 @@ network. Rules come, in this order, from `--allow` flags, the user's
 the run's base (never the worktree's copy, which the model can edit), then the
 defaults: everything runs sandboxed; the network and `git push` are asked for.
 
-A repository's rules can refuse and ask but never grant the network: an `allow` with
-`network = true` from a repository becomes `ask`.
+Anything else the sandbox refuses can be granted too, by the user's own rules only: a
+rule with `sandbox = false` runs the commands it matches (once allowed, or once the user
+said yes to an `ask`) outside the sandbox. A repository's rules can refuse and ask but
+never grant: an `allow` with `network = true` from a repository becomes `ask`, and one
+with `sandbox = false` is refused outright.
 
 The sandbox is the security boundary; the policy decides what is worth a question.
 A command that dodges a rule (`sh -c "git push"`) still runs sandboxed, without network.
@@ -34,12 +37,15 @@ class Rule:
     decision: str
     network: bool = False  # an allow rule that also grants the network
     source: str = "default"
+    unconfined: bool = False  # once allowed, the command runs outside the sandbox
 
     def matches(self, words: Sequence[str]) -> bool:
         return tuple(words[: len(self.words)]) == self.words
 
     def describe(self) -> str:
         grant = " with network" if self.network and self.decision == "allow" else ""
+        if self.unconfined and self.decision != "deny":
+            grant += " outside the sandbox"
         return f"`{' '.join(self.words)}` -> {self.decision}{grant} ({self.source})"
 
 
@@ -52,6 +58,7 @@ class Decision:
     network: bool  # the command would run with network
     rule: Rule | None  # what decided; None: the defaults
     reason: str
+    unconfined: bool = False  # once allowed, the command runs outside the sandbox
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,15 +80,17 @@ class Policy:
             return Decision("deny", False, denied[0], f"refused by rule {denied[0].describe()}")
         asked = [rule for rule, action, _ in decisions if action == "ask" and rule]
         granted = all(net for _, _, net in decisions)
+        # Outside the sandbox only if every part of the command is granted that.
+        unconfined = all(rule is not None and rule.unconfined for rule, _, _ in decisions)
         if asked:
             first = asked[0]
             net = first.network or wants_network
-            return Decision("ask", net, first, f"rule {first.describe()}")
+            return Decision("ask", net, first, f"rule {first.describe()}", unconfined)
         if wants_network and not granted:
             return Decision("ask", True, None, "the command asks for the network")
         rule = next((r for r, _, _ in decisions if r is not None), None)
         why = f"rule {rule.describe()}" if rule else "sandboxed commands run"
-        return Decision("allow", wants_network and granted, rule, why)
+        return Decision("allow", wants_network and granted, rule, why, unconfined)
 
     def _decide_one(self, words: list[str]) -> tuple[Rule | None, str, bool]:
         for rule in self.rules:
@@ -95,7 +104,10 @@ class Policy:
     @classmethod
     def from_json(cls, data: Iterable[Mapping[str, Any]]) -> Policy:
         return cls(
-            [Rule(tuple(r["words"]), r["decision"], r["network"], r["source"]) for r in data]
+            [
+                Rule(tuple(r["words"]), r["decision"], r["network"], r["source"], r["unconfined"])
+                for r in data
+            ]
         )
 
 
@@ -149,7 +161,7 @@ def parse_rules(data: object, source: str, *, may_grant: bool) -> list[Rule]:
         where = f"{source}: rule {number}"
         if not isinstance(item, dict):
             raise NexusError(f"{where} must be a table")
-        unknown = sorted(set(item) - {"command", "decision", "network"})
+        unknown = sorted(set(item) - {"command", "decision", "network", "sandbox"})
         if unknown:
             raise NexusError(f"{where}: unknown key(s) {', '.join(unknown)}")
         words = item.get("command")
@@ -163,9 +175,17 @@ def parse_rules(data: object, source: str, *, may_grant: bool) -> list[Rule]:
         network = item.get("network", False)
         if not isinstance(network, bool):
             raise NexusError(f"{where}: network must be true or false")
+        confined = item.get("sandbox", True)
+        if not isinstance(confined, bool):
+            raise NexusError(f"{where}: sandbox must be true or false")
+        if not confined and not may_grant:
+            raise NexusError(
+                f"{where}: sandbox = false is for your own policy file only; a repository "
+                "cannot let commands out of the sandbox"
+            )
         if network and decision == "allow" and not may_grant:
             decision = "ask"  # a repository may not grant the network on its own
-        rules.append(Rule(tuple(words), decision, network, source))
+        rules.append(Rule(tuple(words), decision, network, source, unconfined=not confined))
     return rules
 
 

@@ -24,6 +24,7 @@ class Verdict:
     network: bool
     refusal: str = ""  # what the model is told when the command does not run
     data: dict[str, Any] = field(default_factory=dict)
+    unconfined: bool = False  # the user's rule lets it run outside the sandbox
 
 
 class CommandGate:
@@ -37,11 +38,11 @@ class CommandGate:
         if decision.action == "deny":
             return Verdict(False, False, f"not run: the policy refuses it: {decision.reason}", data)
         if decision.action == "allow":
-            return Verdict(True, decision.network, data=data)
+            return Verdict(True, decision.network, data=data, unconfined=decision.unconfined)
         key = _key(command, decision)
         if key in self.for_run:
             data["approved"] = "allowed earlier in this run"
-            return Verdict(True, decision.network, data=data)
+            return Verdict(True, decision.network, data=data, unconfined=decision.unconfined)
         if self.ask is None:
             answer, by = "deny", "no one could be asked"
         else:
@@ -51,7 +52,7 @@ class CommandGate:
         if answer == "run":
             self.for_run.add(key)
         if answer in ("once", "run"):
-            return Verdict(True, decision.network, data=data)
+            return Verdict(True, decision.network, data=data, unconfined=decision.unconfined)
         what = " with network" if decision.network else ""
         hint = " ".join(key[:-1]) if key[-1] in ("network", "no-network") else " ".join(key)
         return Verdict(

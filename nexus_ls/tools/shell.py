@@ -247,9 +247,11 @@ def run_command(
     if isinstance(verdict, ToolResult):
         return verdict
     limit = ctx.output_limit - 200
-    outcome = run_shell(command, ctx.root, seconds, limit, ctx.cancel, ctx.sandbox, verdict.network)
+    sandbox = None if verdict.unconfined else ctx.sandbox  # the user's rule says so
+    outcome = run_shell(command, ctx.root, seconds, limit, ctx.cancel, sandbox, verdict.network)
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
     data = {**asdict(outcome), **verdict.data, "network": verdict.network}
+    data["sandboxed"] = sandbox is not None and sandbox.mode != "off"
     return command_result(outcome, seconds, head, data, "command", ctx.sandbox)
 
 

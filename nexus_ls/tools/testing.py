@@ -173,8 +173,9 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
     verdict = gate(ctx, command, False, "test")
     if isinstance(verdict, ToolResult):
         return verdict
+    sandbox = None if verdict.unconfined else ctx.sandbox  # the user's rule says so
     outcome = run_shell(
-        command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, ctx.sandbox
+        command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, sandbox
     )
     counts = parse_counts(outcome.output)
     passed, failed = counts if counts is not None else (None, None)
