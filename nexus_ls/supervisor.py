@@ -38,6 +38,7 @@ from nexus_ls.sandbox import (
 from nexus_ls.sandbox.cgroups import remove_leftovers
 from nexus_ls.sandbox.confinement import choose_mode, describe, prepare
 from nexus_ls.sandbox.policy import REPOSITORY_SOURCE, build_policy
+from nexus_ls.sandbox.processes import keep_private
 from nexus_ls.sandbox.repo import run_git
 from nexus_ls.sandbox.settings import parse_toml
 from nexus_ls.sandbox.snapshot import take_snapshot
@@ -71,6 +72,7 @@ class Supervisor:
         on_finish: Callable[[RunRecord], None] | None = None,
         approver: Approver | None = None,
     ) -> None:
+        keep_private()  # this process holds the API key; commands must not read it
         self.ws = ws
         self.approver = approver
         self.on_finish = on_finish

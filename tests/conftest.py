@@ -133,3 +133,23 @@ def model() -> Iterator[Any]:
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+# The hostile-model tests' fixtures; `hostile` itself builds on this module, hence the
+# imports inside.
+@pytest.fixture
+def machine(tmp_path: Path) -> Any:
+    """The user's side of the machine: a repository with work in progress, a home with a key."""
+    from hostile import user_machine
+
+    return user_machine(tmp_path)
+
+
+@pytest.fixture
+def loopback() -> Iterator[Any]:
+    """A TCP listener on loopback that counts connections (no command may reach it)."""
+    from hostile import Listener
+
+    server = Listener()
+    yield server
+    server.close()

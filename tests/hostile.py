@@ -14,7 +14,6 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,9 +154,3 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()

@@ -9,13 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import sh
-from hostile import API_KEY, Machine, commands, hostile_run, observations, user_machine
+from hostile import API_KEY, Machine, commands, hostile_run, observations
 from scripted_model import call
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Machine:
-    return user_machine(tmp_path)
 
 
 def object_store_bytes(root: Path) -> int:
@@ -127,3 +122,23 @@ def test_filling_tmp_hits_the_file_size_limit_in_a_private_tmp(
     started = next(e for e in events if e["message"].startswith("sandbox:"))
     assert "files 5 MiB" in started["message"]
     assert json.loads(json.dumps(started["data"]))["sandbox"]["limits"]["file_size"] == 5 << 20
+
+
+def test_attributes_cannot_smuggle_a_key_or_a_big_blob_into_a_commit(
+    machine: Machine, model
+) -> None:
+    """`-diff` once hid a key from the scan (the diff said only `Bin`), and
+    working-tree-encoding turned a 9 MiB file into a 27 MiB blob past the size check."""
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\\n"
+    steps = commands(
+        f"printf 'key.txt -diff\\n' > .gitattributes; printf -- '{key}' > key.txt",
+        "rm key.txt; printf 'big.txt working-tree-encoding=CP1252\\n' > .gitattributes; "
+        "python3 -c \"open('big.txt', 'wb').write(b'\\\\x80' * (9 << 20))\"; echo ok > ok.txt",
+    )
+    result, server, _ = hostile_run(machine, model, steps)
+    assert result.code == 0, result.stderr
+    files = branch_files(machine, result.json()["branch"])
+    assert "key.txt" not in files and "big.txt" not in files and "ok.txt" in files
+    seen = observations(server)
+    assert "key.txt adds a private key" in seen
+    assert "over the 10 MiB limit for a step commit: big.txt (27 MiB)" in seen

@@ -17,23 +17,11 @@ from hostile import (
     Machine,
     commands,
     hostile_run,
-    listener,
     observations,
-    user_machine,
 )
 from scripted_model import call
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="needs Linux")
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Machine:
-    return user_machine(tmp_path)
-
-
-@pytest.fixture
-def loopback():  # type: ignore[no-untyped-def]
-    yield from listener()
 
 
 def assert_untouched(machine: Machine, before: dict) -> None:
@@ -271,3 +259,39 @@ def test_ctrl_c_of_a_stopped_agent_leaves_no_command_behind(machine: Machine, mo
     proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert live_processes(marker) == []
+
+
+def test_a_nested_repositorys_filters_never_run_in_nexus_git(
+    machine: Machine, model, tmp_path: Path
+) -> None:
+    """A repository the model makes inside the worktree has a config of its own, which the
+    sandbox cannot stop the model from writing; NEXUS's step commits must not obey it."""
+    marker = tmp_path / "filter-ran"
+    nested = (
+        "mkdir sub && cd sub && git init -q && printf '* filter=pwn\\n' > .gitattributes && "
+        f"echo hi > f && git config filter.pwn.clean 'sh -c \"id >> {marker}; cat\"' && "
+        "git add . && git -c user.name=a -c user.email=a@b commit -qm s && "
+        f"touch -d 2001-01-01 f; echo --- >> {marker}"
+    )
+    steps = commands(nested, "touch -d 2002-01-01 sub/f", "echo more > sub/g")
+    result, server, _ = hostile_run(machine, model, steps, "--sandbox", "off")
+    assert result.code == 0, result.stderr
+    # With the sandbox off the model's own git ran the filter, in its command, before the
+    # `---`; NEXUS's git (status, add, diff for the step commits) must add nothing after it.
+    mine, after = marker.read_text().split("---\n")
+    assert "uid=" in mine and after == ""
+    assert "not committed: sub (a git repository inside the project" in observations(server)
+
+
+def test_kernel_settings_cannot_be_changed_from_a_command(machine: Machine, model) -> None:
+    """Root in the sandbox could set kernel.core_pattern and so run code on the host; the
+    test writes a setting's own value back, harmless wherever the guard is missing."""
+    line = (
+        "v=$(cat /proc/sys/kernel/printk_ratelimit); "
+        "echo $v > /proc/sys/kernel/printk_ratelimit && echo WROTE-SYSCTL; "
+        "echo > /proc/sysrq-trigger && echo WROTE-SYSRQ; true"
+    )
+    result, server, events = hostile_run(machine, model, commands(line))
+    assert result.code == 0
+    said = next(e for e in events if e["category"] == "command")["data"]["result"]
+    assert "WROTE-SYSCTL" not in said and "WROTE-SYSRQ" not in said

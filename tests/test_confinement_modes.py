@@ -4,11 +4,12 @@ cannot run NEXUS falls back to Landlock or refuses, unless the user turned it of
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 from conftest import live_processes, nexus, sh
-from hostile import Machine, commands, hostile_run, user_machine
+from hostile import Machine, commands, hostile_run
 from scripted_model import call
 
 from nexus_ls.errors import NexusError
@@ -16,11 +17,6 @@ from nexus_ls.sandbox import confinement, landlock
 from nexus_ls.sandbox.settings import SandboxSettings
 
 NO_BWRAP = {"NEXUS_BWRAP": "/nonexistent/bwrap"}
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Machine:
-    return user_machine(tmp_path)
 
 
 def results(events: list[dict]) -> list[str]:
@@ -161,3 +157,46 @@ def test_the_run_start_event_describes_the_profile(machine: Machine, model) -> N
     assert str(machine.root) in profile["hidden"]  # the user's live tree; the run has its base
     assert profile["worktree"].startswith(str(machine.root / ".git" / "nexus" / "worktrees"))
     assert "OPENAI_API_KEY" not in profile["env"]
+
+
+def test_landlock_commands_have_no_capabilities_sockets_or_host_secrets(
+    machine: Machine, model, tmp_path: Path
+) -> None:
+    if landlock.abi_version() < 1:
+        pytest.skip("this kernel has no Landlock")
+
+    with (
+        socket.socket(socket.AF_UNIX) as host_socket,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+    ):
+        host_socket.bind(str(tmp_path / "host.sock"))
+        host_socket.listen(1)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0)
+        probe = (
+            "import socket\n"
+            "for family, kind, where in [\n"
+            f"    (socket.AF_UNIX, socket.SOCK_STREAM, {str(tmp_path / 'host.sock')!r}),\n"
+            f"    (socket.AF_INET, socket.SOCK_DGRAM, ('127.0.0.1', {udp.getsockname()[1]})),\n"
+            "]:\n"
+            "    try:\n"
+            "        s = socket.socket(family, kind); s.connect(where); s.send(b'x')\n"
+            "        print('REACHED', where)\n"
+            "    except OSError as exc:\n"
+            "        print('refused', exc)\n"
+        )
+        steps = [
+            call("write_file", path="probe.py", content=probe),
+            *commands(
+                "grep CapEff /proc/self/status; python3 probe.py; "
+                "for p in $(pgrep -f 'nexus run'); do cat /proc/$p/environ; done; true"
+            ),
+        ]
+        result, server, events = hostile_run(machine, model, steps, **NO_BWRAP)
+        assert result.code == 0, result.stderr
+        (said,) = results(events)
+        assert "CapEff:\t0000000000000000" in said
+        assert "REACHED" not in said and said.count("refused") == 2
+        assert "OPENAI_API_KEY" not in said
+        with pytest.raises(BlockingIOError):
+            udp.recv(10)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from conftest import make_repo
-from hostile import listener
 from lsp_helpers import PRESETS, SERVER, Editor
 from lsprotocol import types
 from scripted_model import call
@@ -20,11 +19,6 @@ async def editor(lsp_client: Editor) -> AsyncIterator[None]:
     yield
     await lsp_client.close()
     assert not lsp_client.handler_errors
-
-
-@pytest.fixture
-def loopback():  # type: ignore[no-untyped-def]
-    yield from listener()
 
 
 def connect(port: int) -> str:

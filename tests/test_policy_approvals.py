@@ -9,22 +9,10 @@ import pty
 import select
 import subprocess
 import time
-from pathlib import Path
 
-import pytest
 from conftest import clean_env, nexus_command, sh
-from hostile import API_KEY, Machine, hostile_run, listener, user_machine
+from hostile import API_KEY, Machine, hostile_run
 from scripted_model import call
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Machine:
-    return user_machine(tmp_path)
-
-
-@pytest.fixture
-def loopback():  # type: ignore[no-untyped-def]
-    yield from listener()
 
 
 def told(server) -> list[str]:  # type: ignore[no-untyped-def]

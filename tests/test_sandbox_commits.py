@@ -51,7 +51,7 @@ def test_commit_step_message_identity_and_trailers(worktree: Path) -> None:
     base = run(worktree, "rev-parse", "HEAD")
     write(worktree, "a.txt", "changed\n")
     write(worktree, "dir/new.txt", "new\n")
-    sha = commit_step(worktree, "write_file", "Change a", "Because.", "r1", 1)
+    sha = commit_step(worktree, "write_file", "Change a", "Because.", "r1", 1).sha
     assert sha == run(worktree, "rev-parse", "HEAD")
     assert run(worktree, "rev-parse", f"{sha}^") == base
     assert run(worktree, "log", "-1", "--format=%an <%ae>|%cn <%ce>", sha) == (
@@ -71,7 +71,7 @@ def test_commit_step_message_identity_and_trailers(worktree: Path) -> None:
 def test_commit_step_records_deletions_and_renames(worktree: Path) -> None:
     (worktree / "old.txt").rename(worktree / "renamed.txt")
     (worktree / "keep.txt").unlink()
-    sha = commit_step(worktree, "run_command", "mv and rm", "", "r1", 2)
+    sha = commit_step(worktree, "run_command", "mv and rm", "", "r1", 2).sha
     assert sha is not None
     names = run(worktree, "show", "--name-status", "--no-renames", "--format=", sha)
     assert sorted(names.splitlines()) == ["A\trenamed.txt", "D\tkeep.txt", "D\told.txt"]
@@ -80,10 +80,10 @@ def test_commit_step_records_deletions_and_renames(worktree: Path) -> None:
 
 def test_commit_step_without_changes_is_a_no_op(worktree: Path) -> None:
     head = run(worktree, "rev-parse", "HEAD")
-    assert commit_step(worktree, "read_file", "nothing", "", "r1", 1) is None
+    assert commit_step(worktree, "read_file", "nothing", "", "r1", 1).sha is None
     assert run(worktree, "rev-parse", "HEAD") == head
     write(worktree, "a.txt", "a\n")  # rewritten with identical content
-    assert commit_step(worktree, "write_file", "same bytes", "", "r1", 2) is None
+    assert commit_step(worktree, "write_file", "same bytes", "", "r1", 2).sha is None
     assert run(worktree, "rev-parse", "HEAD") == head
 
 

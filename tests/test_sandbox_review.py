@@ -35,7 +35,7 @@ class Run:
     base: str
 
     def step(self, summary: str = "step") -> str:
-        sha = commit_step(self.wt, "write_file", summary, "", "r1", 1)
+        sha = commit_step(self.wt, "write_file", summary, "", "r1", 1).sha
         assert sha is not None
         return sha
 

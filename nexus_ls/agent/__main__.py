@@ -25,12 +25,12 @@ from nexus_ls.sandbox import cgroups, git
 from nexus_ls.sandbox.commits import (
     DEFAULT_SIZE_LIMIT,
     CommitGuard,
+    commit_step,
     describe_refusals,
-    guarded_commit,
     worktree_env,
 )
 from nexus_ls.sandbox.policy import Policy
-from nexus_ls.sandbox.processes import become_subreaper
+from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.tools import ToolContext, tool_specs
 from nexus_ls.tools.gate import CommandGate
@@ -94,10 +94,11 @@ def run(
         secrets=start.get("secrets") or {},
     )
     told_too_large: dict[str, int] = {}
+    told_nested: set[str] = set()
 
     def on_change(tool: str, summary: str, rationale: str, step: int) -> str | None:
         summary, rationale = redactor.scrub_text(summary), redactor.scrub_text(rationale)
-        commit = guarded_commit(
+        commit = commit_step(
             worktree, tool, summary, rationale, start["run_id"], step, git_dir, guard
         )
         sha = commit.sha
@@ -105,6 +106,9 @@ def run(
         new_large = {p: n for p, n in commit.too_large.items() if told_too_large.get(p) != n}
         told_too_large.update(commit.too_large)
         commit.too_large = new_large
+        new_nested = [p for p in commit.nested if p not in told_nested]
+        told_nested.update(commit.nested)
+        commit.nested = new_nested
         note = describe_refusals(commit, guard.size_limit)
         if note:
             emit(
@@ -179,6 +183,7 @@ def main() -> int:
         )
         return 2
     become_subreaper()  # orphans of the run's commands come back here to be killed
+    keep_private()  # it holds the API key
     cancel = threading.Event()
     approvals = Approvals(channel, cancel)
 

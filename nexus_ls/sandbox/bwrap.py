@@ -17,6 +17,10 @@ from pathlib import Path
 from nexus_ls.sandbox.profile import SandboxProfile
 
 NAMESPACES = ("--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts")
+PROC_READ_ONLY = (
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/acpi",
+    "/proc/asound", "/proc/scsi", "/proc/tty", "/proc/keys", "/proc/timer_list",
+)  # fmt: skip
 _PROBE_TIMEOUT = 10.0
 
 
@@ -95,7 +99,13 @@ def command_line(profile: SandboxProfile, argv: list[str], network: bool) -> lis
     for path in sorted(profile.hidden, key=_depth, reverse=True):
         if path != profile.home:
             command += ["--remount-ro", path]
-    command += ["--dev", "/dev", "--proc", "/proc", *NAMESPACES]
+    command += ["--dev", "/dev", "--proc", "/proc"]
+    # A fresh /proc is writable where the kernel checks only the uid, not capabilities:
+    # root in the sandbox could set kernel.core_pattern and run code on the host.
+    for path in PROC_READ_ONLY:
+        if os.path.exists(path):
+            command += ["--ro-bind", path, path]
+    command += list(NAMESPACES)
     if not network:
         command.append("--unshare-net")
     command += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]

@@ -36,6 +36,7 @@ class CommitGuard:
 class StepCommit:
     sha: str | None = None
     too_large: dict[str, int] = field(default_factory=dict)  # path -> size, left uncommitted
+    nested: list[str] = field(default_factory=list)  # git repositories inside, left out
     refused: list[str] = field(default_factory=list)  # why nothing was committed
 
 
@@ -71,19 +72,6 @@ def commit_step(
     run_id: str,
     step: int,
     git_dir: Path | None = None,
-) -> str | None:
-    """Commit everything the step changed; None when it changed nothing."""
-    return guarded_commit(worktree, tool, summary, rationale, run_id, step, git_dir).sha
-
-
-def guarded_commit(
-    worktree: Path,
-    tool: str,
-    summary: str,
-    rationale: str,
-    run_id: str,
-    step: int,
-    git_dir: Path | None = None,
     guard: CommitGuard | None = None,
 ) -> StepCommit:
     """Commit what the step changed except files over the size limit; nothing at all if
@@ -91,12 +79,21 @@ def guarded_commit(
     guard = guard or CommitGuard()
     env = worktree_env(worktree, git_dir)
     outcome = StepCommit(too_large=_too_large(worktree, env, guard.size_limit))
-    specs = [".", *(f":(exclude,literal){path}" for path in outcome.too_large)]
+    outcome.nested = nested_repositories(worktree, env)
+    left_out = [*outcome.too_large, *outcome.nested]
+    specs = [".", *(f":(exclude,literal){path}" for path in left_out)]
     stdin = "\0".join(specs).encode("utf-8", "surrogateescape") + b"\0"
-    git(
-        worktree, "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul", env=env, stdin=stdin
-    )
-    if run_git(worktree, "diff", "--cached", "--quiet", env=env).status == 0:
+    from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
+    git(worktree, "add", "-A", *from_stdin, env=env, stdin=stdin)
+    # Attributes can make a blob bigger than its file (working-tree-encoding): check the
+    # staged sizes too, and unstage what is over the limit.
+    grown = _staged_too_large(worktree, env, guard.size_limit)
+    if grown:
+        outcome.too_large.update(grown)
+        paths = b"\0".join(os.fsencode(f":(literal){p}") for p in grown) + b"\0"
+        git(worktree, "reset", "--quiet", *from_stdin, env=env, stdin=paths)
+    quiet = ("diff", "--cached", "--quiet", "--ignore-submodules=all")
+    if run_git(worktree, *quiet, env=env).status == 0:
         return outcome
     outcome.refused = _secrets_added(worktree, env, guard.secrets)
     if outcome.refused:
@@ -120,6 +117,27 @@ def guarded_commit(
     return outcome
 
 
+def nested_repositories(worktree: Path, env: dict[str, str]) -> list[str]:
+    """Repositories inside the worktree (new ones, and submodules of the base).
+
+    Each has a config of its own that a command can write; `git add` asks a nested
+    repository whether it is dirty, which runs that config's filters outside the sandbox.
+    They are never staged, so NEXUS's git never looks inside them.
+    """
+    found = []
+    listing = git_bytes(
+        worktree, "ls-files", "-z", "--others", "--directory", "--exclude-standard", env=env
+    )
+    for entry in listing.split(b"\0"):
+        name = os.fsdecode(entry)
+        if name.endswith("/") and os.path.lexists(worktree / name / ".git"):
+            found.append(name.rstrip("/"))
+    for line in git_bytes(worktree, "ls-files", "--stage", "-z", env=env).split(b"\0"):
+        if line.startswith(b"160000 "):
+            found.append(os.fsdecode(line.split(b"\t", 1)[1]))
+    return sorted(found)
+
+
 def _too_large(worktree: Path, env: dict[str, str], limit: int) -> dict[str, int]:
     """Changed files over `limit` bytes, by their size on disk (never hashed)."""
     found = {}
@@ -133,11 +151,35 @@ def _too_large(worktree: Path, env: dict[str, str], limit: int) -> dict[str, int
     return found
 
 
+def _staged_too_large(worktree: Path, env: dict[str, str], limit: int) -> dict[str, int]:
+    """Staged new or changed blobs over `limit` bytes, by path."""
+    raw = git_bytes(
+        worktree, "diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames",
+        "--diff-filter=AM", "--ignore-submodules=all", env=env,
+    ).split(b"\0")  # fmt: skip
+    blobs = {}
+    for meta, path in zip(raw[0::2], raw[1::2], strict=False):
+        fields = meta.split()
+        if len(fields) >= 4:
+            blobs[os.fsdecode(path)] = fields[3].decode()
+    if not blobs:
+        return {}
+    answer = git_bytes(
+        worktree, "cat-file", "--batch-check", env=env, stdin="\n".join(blobs.values()).encode()
+    ).decode()
+    sizes = {}
+    for line in answer.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            sizes[parts[0]] = int(parts[2])
+    return {p: sizes[sha] for p, sha in blobs.items() if sizes.get(sha, 0) > limit}
+
+
 def _secrets_added(worktree: Path, env: dict[str, str], secrets: Mapping[str, str]) -> list[str]:
     """One line per staged file whose added lines hold a known secret or a private key."""
     diff = git_bytes(
         worktree, "diff", "--cached", "--no-ext-diff", "--no-textconv", "-U0", "--no-color",
-        env=env,
+        "--text", "--ignore-submodules=all", env=env,
     ).decode("utf-8", "replace")  # fmt: skip
     problems: dict[str, set[str]] = {}
     current = "?"
@@ -165,6 +207,11 @@ def describe_refusals(outcome: StepCommit, size_limit: int) -> str | None:
             + ". Secrets never go into a commit; remove them (read them from the environment "
             "or a file outside the project at run time). The change stays in the worktree."
         )
+    if outcome.nested:
+        lines.append(
+            "note: not committed: " + ", ".join(outcome.nested) + " (a git repository inside "
+            "the project; NEXUS commits the project's own files only)"
+        )
     if outcome.too_large:
         files = ", ".join(f"{p} ({human_size(n)})" for p, n in sorted(outcome.too_large.items()))
         lines.append(
@@ -176,7 +223,10 @@ def describe_refusals(outcome: StepCommit, size_limit: int) -> str | None:
 
 def changed_files(worktree: Path, env: dict[str, str] | None = None) -> list[str]:
     """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree."""
-    out = git_bytes(worktree, "status", "--porcelain", "-z", "--untracked-files=all", env=env)
+    out = git_bytes(
+        worktree, "status", "--porcelain", "-z", "--untracked-files=all",
+        "--ignore-submodules=all", env=env,
+    )  # fmt: skip
     fields = out.split(b"\0")
     paths: set[str] = set()
     i = 0

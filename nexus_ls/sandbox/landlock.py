@@ -15,6 +15,7 @@ library so it starts fast and runs without the package on sys.path.
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import resource
@@ -25,6 +26,11 @@ from typing import Any
 
 _CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # the same on every architecture
 _PR_SET_NO_NEW_PRIVS, _PR_SET_PDEATHSIG = 38, 1
+_PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+# Per architecture: (audit arch, socket, io_uring_setup, first x32 number or 0).
+_SYSCALLS = {"x86_64": (0xC000003E, 41, 425, 0x40000000), "aarch64": (0xC00000B7, 198, 425, 0)}
+_AF_INET, _AF_INET6, _AF_NETLINK = 2, 10, 16
 _PATH_BENEATH, _NET_PORT = 1, 2
 _VERSION_FLAG = 1
 
@@ -135,6 +141,9 @@ def restrict(spec: dict[str, Any]) -> None:
             raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
         if libc.syscall(_RESTRICT, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+        program = socket_filter(bool(spec["network"]))
+        if program is not None:
+            install_filter(program)
     finally:
         os.close(ruleset)
 
@@ -152,6 +161,71 @@ def _add(libc: Any, ruleset: int, path: str, rights: int) -> None:
             raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
     finally:
         os.close(fd)
+
+
+def drop_capabilities() -> None:
+    """Give up every capability for good: run as root, Landlock alone leaves a command
+    CAP_SYS_ADMIN, CAP_MKNOD, CAP_NET_RAW and the rest (bubblewrap drops them itself)."""
+    libc = _libc()
+    for cap in range(64):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == errno.EINVAL:
+            break  # past the last capability this kernel knows
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def socket_filter(network: bool) -> bytes | None:
+    """A seccomp program that refuses socket(2) (but socketpair): Landlock confines TCP
+    only, and a unix socket of the host (Docker's, an ssh agent's) is reached by path.
+    With the network granted, internet and netlink sockets are allowed again. None on
+    architectures this does not know."""
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        return None
+    arch, socket_nr, io_uring_nr, x32 = numbers
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    families = [_AF_INET, _AF_INET6, _AF_NETLINK] if network else []
+    program: list[tuple[int, int, int, int]] = [
+        (ld, 0, 0, 4),  # arch
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, deny),  # another ABI (32-bit calls): refused
+        (ld, 0, 0, 0),  # syscall number
+    ]
+    if x32:
+        program += [(jge, 0, 1, x32), (ret, 0, 0, deny)]
+    program += [
+        (jeq, 0, 1, io_uring_nr),  # io_uring can open sockets without socket(2)
+        (ret, 0, 0, deny),
+        (jeq, 1, 0, socket_nr),
+        (ret, 0, 0, allow),
+        (ld, 0, 0, 16),  # the address family, socket's first argument
+    ]
+    for family in families:
+        program += [(jeq, 0, 1, family), (ret, 0, 0, allow)]
+    program.append((ret, 0, 0, deny))
+    return b"".join(
+        code.to_bytes(2, "little") + bytes([jt, jf]) + k.to_bytes(4, "little")
+        for code, jt, jf, k in program
+    )
+
+
+def install_filter(program: bytes) -> None:
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    prog = Prog(len(program) // 8, program)
+    if _libc().prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter refused")
 
 
 def _within(root: str, path: str) -> bool:
@@ -181,6 +255,7 @@ def main(argv: list[str]) -> int:
     try:
         _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _limit(spec["limits"])
+        drop_capabilities()
         restrict(spec)
     except OSError as exc:
         print(f"nexus sandbox: cannot confine the command with Landlock: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ import signal
 import sys
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_DUMPABLE = 4
 _subreaper = False
 
 
@@ -25,6 +26,14 @@ def become_subreaper() -> bool:
         libc = ctypes.CDLL(None, use_errno=True)
         _subreaper = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
     return _subreaper
+
+
+def keep_private() -> None:
+    """Make this process's memory and environment unreadable to processes of the same
+    user (/proc/<pid>/environ holds the environment it started with, API key included,
+    whatever it deleted since). Core dumps are off for it too."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def sweep() -> int:

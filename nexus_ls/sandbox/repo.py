@@ -32,6 +32,11 @@ SAFE_CONFIG = (
     "-c", "gc.auto=0",
     "-c", "maintenance.auto=false",
     "-c", "commit.gpgSign=false",
+    # A repository nested in the worktree has a config the model writes; looking into it
+    # (is the submodule dirty?) would run its filters.
+    "-c", "diff.ignoreSubmodules=all",
+    "-c", "status.submoduleSummary=false",
+    "-c", "submodule.recurse=false",
 )  # fmt: skip
 
 
