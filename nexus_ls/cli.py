@@ -22,6 +22,7 @@ from nexus_ls.journal import (
     Journal,
     export,
     format_line,
+    json_safe,
     parse_since,
     printable,
     timeline,
@@ -331,9 +332,8 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
     filters = log_filters(ws, args)
 
     def show(event: dict[str, Any]) -> None:
-        print(
-            json.dumps(event, ensure_ascii=False) if args.json else format_line(event), flush=True
-        )
+        line = json_safe(json.dumps(event, ensure_ascii=False)) if args.json else format_line(event)
+        print(line, flush=True)
 
     if args.follow:
         try:
@@ -350,6 +350,10 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
     run = RunStore(ws.state_dir).find(args.run).id if args.run else None
     text = export(Journal.for_state_dir(ws.state_dir).query(run=run), args.format)
+    if args.format == "jsonl":
+        text = json_safe(text)
+    elif args.format == "md":
+        text = printable(text)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)

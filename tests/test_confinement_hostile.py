@@ -295,3 +295,26 @@ def test_kernel_settings_cannot_be_changed_from_a_command(machine: Machine, mode
     assert result.code == 0
     said = next(e for e in events if e["category"] == "command")["data"]["result"]
     assert "WROTE-SYSCTL" not in said and "WROTE-SYSRQ" not in said
+
+
+def test_nexus_state_and_credentials_in_git_config_stay_out_of_sight(
+    machine: Machine, model
+) -> None:
+    token = "ghp_" + "Zq9" * 12
+    sh(machine.root, "git", "remote", "add", "origin", f"https://alice:{token}@github.com/a/b")
+    sh(machine.root, "git", "config", "http.extraheader", "AUTHORIZATION: basic c2VjcmV0c2VjcmV0")
+    first, _, _ = hostile_run(machine, model, [])
+    other = first.json()["run_id"]
+    line = (
+        "d=$(git rev-parse --git-common-dir); cat $d/config; git remote -v; "
+        f"ls $d/nexus; head -c 300 $d/nexus/journal.jsonl; ls $d/nexus/worktrees/{other}"
+    )
+    result, server, events = hostile_run(machine, model, commands(line))
+    assert result.code == 0
+    seen = observations(server)
+    assert token not in seen and "c2VjcmV0c2VjcmV0" not in seen
+    said = next(e for e in events if e["category"] == "command")["data"]["result"]
+    assert "url = https://github.com/a/b" in said  # the remote itself is still there
+    assert "journal.jsonl' for reading: No such file" in said
+    assert f"cannot access '{machine.root}/.git/nexus/worktrees/{other}'" in said
+    assert token not in machine.journal.read_text()

@@ -104,3 +104,40 @@ def test_only_the_users_rules_can_let_a_command_out_of_the_sandbox() -> None:
     assert Policy(user).decide("docker ps && rm -rf /").unconfined is False  # every part
     with pytest.raises(NexusError, match="a repository cannot let commands out of the sandbox"):
         build_policy([], [], {"rules": [{"command": "x", "decision": "allow", "sandbox": False}]})
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{ git push origin; }",
+        "git -C . push",
+        "git -c core.x=1 --no-pager push",
+        "/usr/bin/git push",
+        "if true; then git push; fi",
+        "! git push",
+        'sh -c "git push"',
+        "bash -lc 'cd x && git push'",
+        "eval git push",
+        "echo $(git push)",
+        "echo `git push`",
+    ],
+)
+def test_the_usual_spellings_of_a_push_are_all_a_push(line: str) -> None:
+    assert decide(Policy(), line)[0] == "ask", simple_commands(line)
+
+
+def test_flags_match_in_any_order_and_form() -> None:
+    policy = Policy([Rule(("rm", "-rf"), "deny", source="user")])
+    for line in ("rm -rf x", "rm -fr x", "rm -r -f x", "rm x -rf", "/bin/rm -rf /"):
+        assert decide(policy, line)[0] == "deny", line
+    assert decide(policy, "rm -r x")[0] == "allow"
+
+
+def test_substitutions_and_redirections_never_run_unconfined() -> None:
+    user = parse_rules(
+        [{"command": "pytest", "decision": "allow", "sandbox": False}], "p", may_grant=True
+    )
+    policy = Policy(user)
+    assert policy.decide("pytest -q tests").unconfined is True
+    for line in ("pytest `cp /etc/shadow /tmp/x`", "pytest $(id)", "pytest > /etc/passwd"):
+        assert policy.decide(line).unconfined is False, line

@@ -24,17 +24,26 @@ def test_no_raw_escape_reaches_the_terminal(tmp_path: Path, model) -> None:
     server = model(
         [
             call("write_file", f"I write{TITLE}", path=f"x{TITLE}.txt", content="x\n"),
-            call("run_command", command=f"printf '{CLEAR}done'"),
+            call("run_command", command=f"printf '{CLEAR}done\u009b\u202e'"),
             call("finish", summary=f"all{CLEAR}good"),
         ]
     )
     run = nexus(repo, "run", f"task{CLEAR}", "--base-url", server.url)
     assert run.code == 0, run.stderr
     outputs = [run.stdout, run.stderr]
-    for args in (["log"], ["show", run.stdout.split("nexus/")[1].split()[0]], ["runs"]):
+    run_id = run.stdout.split("nexus/")[1].split()[0]
+    for args in (
+        ["log"],
+        ["log", "--json"],
+        ["show", run_id],
+        ["runs"],
+        ["export", "--format", "jsonl"],
+        ["export", "--format", "md"],
+    ):
         result = nexus(repo, *args)
         assert result.code == 0, result.stderr
         outputs.append(result.stdout)
     for text in outputs:
         assert "\x1b" not in text and "\x07" not in text
+        assert "\x9b" not in text and "\u202e" not in text
     assert "x\\x1b]0;pwned\\x07.txt" in run.stderr

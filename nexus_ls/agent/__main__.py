@@ -148,6 +148,7 @@ def run(
         output_limit=limits.output_limit,
         cancel=cancel,
         sandbox=sandbox,
+        scrub=redactor.scrub_text,
         gate=CommandGate(
             policy,
             approvals.ask if approvals else None,

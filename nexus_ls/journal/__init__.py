@@ -5,7 +5,7 @@ out; `report` turns events into terminal lines, exports and run timelines.
 """
 
 from .events import CATEGORIES, LEVELS, level_at_least, make_event, new_event_id, now_iso
-from .printable import printable
+from .printable import json_safe, printable
 from .redact import Redactor, secret_env_names
 from .report import export, format_line, timeline
 from .storage import AppendOnlyError, JsonLinesStorage
@@ -25,6 +25,7 @@ __all__ = [
     "new_event_id",
     "now_iso",
     "parse_since",
+    "json_safe",
     "printable",
     "secret_env_names",
     "timeline",

@@ -26,3 +26,9 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """As `printable`, and on one line (newlines shown as `\\n`)."""
     return printable(text).replace("\n", "\\n")
+
+
+def json_safe(line: str) -> str:
+    """A JSON text with the characters JSON leaves raw (C1 codes, bidi overrides) written
+    as `\\u` escapes: the same JSON value, safe on a terminal."""
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", line)

@@ -89,6 +89,7 @@ def command_line(profile: SandboxProfile, argv: list[str], network: bool) -> lis
     layers.append((profile.worktree, ["--bind", profile.worktree, profile.worktree]))
     layers += [(path, ["--ro-bind", path, path]) for path in profile.protected]
     layers += [(path, ["--ro-bind", "/dev/null", path]) for path in profile.masked]
+    layers += [(target, ["--ro-bind", source, target]) for source, target in profile.replaced]
     # A mount hides what was mounted below it, so shallow paths go first (stable on ties:
     # a hidden home is emptied before the private home is bound there).
     layers.sort(key=lambda layer: _depth(layer[0]))

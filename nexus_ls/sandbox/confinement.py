@@ -20,7 +20,12 @@ from typing import Any
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import bwrap, landlock
 from nexus_ls.sandbox.cgroups import pids_hierarchy
-from nexus_ls.sandbox.profile import SandboxProfile, build_profile, private_dirs
+from nexus_ls.sandbox.profile import (
+    SandboxProfile,
+    build_profile,
+    private_dirs,
+    sanitized_git_config,
+)
 from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.sandbox.settings import SandboxSettings, policy_path
 
@@ -82,6 +87,7 @@ def prepare(
         private_home=home,
         private_tmp=tmp,
         environ=os.environ if environ is None else environ,
+        state_dir=state_dir,
         network=settings.network,
         limits=settings.limits,
         pass_env=settings.pass_env,
@@ -102,9 +108,13 @@ def prepare(
                 "process limit not enforced: NEXUS runs as root, whose processes the kernel "
                 "does not count, and no pids cgroup can be made here"
             )
+    # Under bubblewrap commands see the repository's config without its credentials;
+    # Landlock cannot show a file in place of another.
+    replaced = sanitized_git_config(common_dir, home.parent / "gitconfig") if binary else []
     return replace(
-        profile, bwrap=binary, prlimit=prlimit, landlock_abi=abi, pids_cgroup=cgroup, notes=notes
-    )
+        profile, bwrap=binary, prlimit=prlimit, landlock_abi=abi, pids_cgroup=cgroup,
+        notes=notes, replaced=replaced,
+    )  # fmt: skip
 
 
 def describe(profile: SandboxProfile) -> str:

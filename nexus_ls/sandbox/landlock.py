@@ -108,7 +108,10 @@ def readable(hidden: Iterable[str], masked: Iterable[str], extra: Iterable[str])
                 granted.append(path)
 
     walk("/")
-    return granted + [p for p in extra if os.path.exists(p)]
+    for path in extra:  # made readable again inside hidden ones, less what they hide
+        if os.path.exists(path):
+            walk(os.path.normpath(path))
+    return granted
 
 
 def restrict(spec: dict[str, Any]) -> None:

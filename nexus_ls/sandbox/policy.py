@@ -19,6 +19,7 @@ A command that dodges a rule (`sh -c "git push"`) still runs sandboxed, without 
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +29,14 @@ from nexus_ls.errors import NexusError
 
 DECISIONS = ("allow", "ask", "deny")
 _SEPARATORS = {";", "&&", "||", "|", "&", "\n", "(", ")", "|&", ";;"}
-_WRAPPERS = {"command", "env", "exec", "nice", "nohup", "time", "timeout", "xargs"}
+_WRAPPERS = {"command", "env", "exec", "nice", "nohup", "time", "timeout", "xargs", "builtin"}
+_KEYWORDS = {"{", "}", "!", "if", "then", "else", "elif", "fi", "while", "until", "do", "done"}
+_SHELLS = {"sh", "bash", "dash", "zsh", "ksh"}
+_SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+_GIT_OPTIONS_WITH_VALUE = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
+                           "--config-env", "--super-prefix"}  # fmt: skip
+# Shell that could point an unconfined command somewhere else: substitutions, redirections.
+_NOT_PLAIN = ("`", "$(", "<(", ">(", ">", "<")
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,13 @@ class Rule:
     unconfined: bool = False  # once allowed, the command runs outside the sandbox
 
     def matches(self, words: Sequence[str]) -> bool:
-        return tuple(words[: len(self.words)]) == self.words
+        """The rule's words lead the command's (flags anywhere and in any order: a rule on
+        `rm -rf` matches `rm -fr x` and `rm -r -f x`)."""
+        if not words or not self.words or words[0] != self.words[0]:
+            return False
+        want, want_flags = _flags(self.words)
+        have, have_flags = _flags(words)
+        return tuple(have[: len(want)]) == tuple(want) and want_flags <= have_flags
 
     def describe(self) -> str:
         grant = " with network" if self.network and self.decision == "allow" else ""
@@ -80,8 +94,11 @@ class Policy:
             return Decision("deny", False, denied[0], f"refused by rule {denied[0].describe()}")
         asked = [rule for rule, action, _ in decisions if action == "ask" and rule]
         granted = all(net for _, _, net in decisions)
-        # Outside the sandbox only if every part of the command is granted that.
-        unconfined = all(rule is not None and rule.unconfined for rule, _, _ in decisions)
+        # Outside the sandbox only if every part of the command is granted that, and the
+        # line has no substitution or redirection that could run or write something else.
+        unconfined = not any(mark in command for mark in _NOT_PLAIN) and all(
+            rule is not None and rule.unconfined for rule, _, _ in decisions
+        )
         if asked:
             first = asked[0]
             net = first.network or wants_network
@@ -111,9 +128,17 @@ class Policy:
         )
 
 
-def simple_commands(command: str) -> list[list[str]]:
-    """The leading words of each simple command in a shell line (assignments and wrappers
-    such as `env` or `timeout 5` skipped), so `cd x && git push` is seen as a push."""
+def simple_commands(command: str, _depth: int = 0) -> list[list[str]]:
+    """The words of each simple command in a shell line, as a rule sees them, so the
+    usual spellings of one command match one rule: each part of `a && b; c | d`; inside
+    `{ ...; }`, `if`/`while` bodies, `$(...)` and backticks, `sh -c '...'` and `eval`;
+    without assignments and wrappers (`FOO=1`, `env`, `timeout 5`, `nohup`), with a
+    program's folder dropped (`/usr/bin/git` is `git`) and git's global options skipped
+    (`git -C x push` is `git push`)."""
+    found: list[list[str]] = []
+    if _depth < 3:
+        for inner in _SUBSTITUTION.findall(command):
+            found += simple_commands(inner[0] or inner[1], _depth + 1)
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
@@ -121,7 +146,6 @@ def simple_commands(command: str) -> list[list[str]]:
         tokens = list(lexer)
     except ValueError:  # unbalanced quotes: the shell will refuse it too
         tokens = command.split()
-    found: list[list[str]] = []
     current: list[str] = []
     for token in tokens:
         if token in _SEPARATORS or set(token) <= set(";&|()\n"):
@@ -132,14 +156,34 @@ def simple_commands(command: str) -> list[list[str]]:
             current.append(token)
     if current:
         found.append(current)
-    return [_strip(words) for words in found if _strip(words)]
+    words_list = [_strip(words) for words in found]
+    result = []
+    for words in words_list:
+        if not words:
+            continue
+        result.append(words)
+        script = _shell_script(words) if _depth < 3 and words[0] in _SHELLS else None
+        if script is not None:
+            result += simple_commands(script, _depth + 1)
+        elif _depth < 3 and words[0] == "eval" and len(words) > 1:
+            result += simple_commands(" ".join(words[1:]), _depth + 1)
+    return result
+
+
+def _shell_script(words: list[str]) -> str | None:
+    """The script of `sh -c SCRIPT` (also `bash -lc`, `sh -e -c`)."""
+    for index, word in enumerate(words[1:-1], 1):
+        if word.startswith("-") and not word.startswith("--") and "c" in word[1:]:
+            return words[index + 1]
+    return None
 
 
 def _strip(words: list[str]) -> list[str]:
     index = 0
     while index < len(words):
         word = words[index]
-        if "=" in word and not word.startswith("=") and word.split("=", 1)[0].isidentifier():
+        assignment = "=" in word and word.split("=", 1)[0].isidentifier()
+        if word in _KEYWORDS or assignment:
             index += 1
         elif word in _WRAPPERS:
             index += 1
@@ -147,7 +191,28 @@ def _strip(words: list[str]) -> list[str]:
                 index += 1
         else:
             break
-    return words[index:]
+    words = words[index:]
+    if words and "/" in words[0]:
+        words = [words[0].rsplit("/", 1)[1], *words[1:]]
+    if words and words[0] == "git":
+        rest, index = words[1:], 0
+        while index < len(rest) and rest[index].startswith("-"):
+            index += 2 if rest[index] in _GIT_OPTIONS_WITH_VALUE else 1
+        words = ["git", *rest[index:]]
+    return words
+
+
+def _flags(words: Sequence[str]) -> tuple[list[str], set[str]]:
+    """Words and flags apart, short flags one by one: `rm -rf x` is (["rm", "x"], {-r, -f})."""
+    plain, flags = [], set()
+    for word in words:
+        if word.startswith("--") or (word.startswith("-") and "=" in word):
+            flags.add(word)
+        elif word.startswith("-") and len(word) > 1 and word[1:].isalpha():
+            flags.update(f"-{letter}" for letter in word[1:])
+        else:
+            plain.append(word)
+    return plain, flags
 
 
 def parse_rules(data: object, source: str, *, may_grant: bool) -> list[Rule]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import site
 import sys
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,10 @@ from typing import Any
 from nexus_ls.sandbox.command_env import PATH_VARIABLES, command_environment
 from nexus_ls.sandbox.rlimits import ResourceLimits
 
+_URL_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"\s*(\w*(password|passwd|token|secret|extraheader|key)\w*)\s*=", re.IGNORECASE
+)
 HIDDEN_ROOTS = ("/home", "/root", "/run", "/var/run", "/var/tmp", "/etc/ssl/private")
 MASKED_FILES = (
     "/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-",
@@ -47,6 +52,7 @@ class SandboxProfile:
     read_only: list[str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (target, link) recreated
     masked: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (file, shown instead of)
     protected: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     network: bool = False
@@ -67,6 +73,7 @@ class SandboxProfile:
         values = dict(data)
         values["limits"] = ResourceLimits(**values.get("limits", {}))
         values["links"] = [tuple(pair) for pair in values.get("links", [])]
+        values["replaced"] = [tuple(pair) for pair in values.get("replaced", [])]
         return cls(**values)
 
 
@@ -88,6 +95,7 @@ def build_profile(
     private_home: Path,
     private_tmp: Path,
     environ: Mapping[str, str],
+    state_dir: Path | None = None,
     network: bool = False,
     limits: ResourceLimits | None = None,
     pass_env: Iterable[str] = (),
@@ -96,7 +104,10 @@ def build_profile(
     """The profile for one run; `mode` says which sandbox will enforce it."""
     real_home = _real(environ.get("HOME") or "")
     # The user's own tree is hidden too: a run works on its snapshot, never on live files.
+    # So is NEXUS's state (the journal, other runs' worktrees and private folders).
     roots = [*HIDDEN_ROOTS, real_home, _real(str(repo_root))]
+    if state_dir is not None:
+        roots.append(_real(str(state_dir)))
     hidden = _existing_dirs(r for r in roots if r != "/")
     confined = mode == "bwrap"
     # bwrap mounts the private home where the real one was, so tools that look for
@@ -141,6 +152,20 @@ def build_profile(
         limits=limits or ResourceLimits(),
         notes=notes,
     )
+
+
+def sanitized_git_config(common_dir: Path, into: Path) -> list[tuple[str, str]]:
+    """A copy of the repository's config without credentials (a token in a remote's URL,
+    an auth header), shown to commands in place of the real one; [] when there is none."""
+    config = common_dir / "config"
+    try:
+        text = config.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return []
+    text = _URL_USERINFO.sub(r"\1", text)
+    kept = [line for line in text.splitlines(keepends=True) if not _SECRET_KEY.match(line)]
+    into.write_text("".join(kept), encoding="utf-8", errors="surrogateescape")
+    return [(str(into), _real(str(config)))]
 
 
 def _exposures(

@@ -7,6 +7,7 @@ both soft and hard inside the sandbox, where no process can raise them again.
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 from dataclasses import asdict, dataclass
@@ -17,6 +18,14 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", re.IGNORECASE)
 
 
+def _memory() -> int:
+    """This machine's memory in bytes (32 GiB where it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 32 << 30
+
+
 @dataclass(frozen=True)
 class ResourceLimits:
     """Per-process limits; 0 means no limit."""
@@ -24,7 +33,9 @@ class ResourceLimits:
     file_size: int = 1 << 30  # bytes one file may grow to
     processes: int = 1024  # processes and threads the sandbox may run at once
     cpu_time: int = 3600  # CPU seconds per process
-    address_space: int = 32 << 30  # bytes of virtual memory per process
+    # Bytes of virtual memory per process: at most the machine's memory, so one command
+    # meets its limit before the kernel's out-of-memory killer picks a victim.
+    address_space: int = min(32 << 30, _memory())
 
     def public(self) -> dict[str, int]:
         return asdict(self)

@@ -29,6 +29,9 @@ class ToolContext:
     time_left: float | None = None  # no command outlives the run's wall-time limit
     sandbox: SandboxProfile | None = None  # how commands are confined (None: unconfined)
     gate: CommandGate | None = None  # the policy and approvals (None: every command runs)
+    # What commands print goes to the model with known secrets replaced (a token in a
+    # remote's URL, an AWS key in a fixture): the model's endpoint is not the user's.
+    scrub: Callable[[str], str] | None = None
 
 
 @dataclass

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -201,9 +201,12 @@ def command_result(
     data: dict[str, Any],
     category: str,
     sandbox: SandboxProfile | None = None,
+    scrub: Callable[[str], str] | None = None,
 ) -> ToolResult:
     """The observation for a command: its head line and output, or why it was killed."""
     shown = outcome.output or "(no output)"
+    if scrub is not None:
+        shown = scrub(shown)
     error = describe_kill(outcome, timeout)
     notes = "".join(f"\n{note}" for note in sandbox_notes(outcome, sandbox))
     if error is not None:
@@ -252,7 +255,7 @@ def run_command(
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
     data = {**asdict(outcome), **verdict.data, "network": verdict.network}
     data["sandboxed"] = sandbox is not None and sandbox.mode != "off"
-    return command_result(outcome, seconds, head, data, "command", ctx.sandbox)
+    return command_result(outcome, seconds, head, data, "command", ctx.sandbox, ctx.scrub)
 
 
 TOOLS = (

@@ -190,7 +190,7 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
     }
     summary = f"{passed} passed, {failed} failed" if counts else "no test counts found"
     head = f"tests: {summary} (exit {outcome.exit_code}) — {command}"
-    return command_result(outcome, ctx.command_timeout, head, data, "test", ctx.sandbox)
+    return command_result(outcome, ctx.command_timeout, head, data, "test", ctx.sandbox, ctx.scrub)
 
 
 TOOLS = (
