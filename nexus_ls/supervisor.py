@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,25 +22,19 @@ from nexus_ls.agent import protocol
 from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal, now_iso
-from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.models.embedded import ensure_server
+from nexus_ls.run_sandbox import agent_environment, host_secrets, make_sandbox, tear_down
 from nexus_ls.runs import RunRecord, RunStore, new_run_id, process_started
 from nexus_ls.sandbox import (
     Workspace,
     accept,
     branch_name,
-    create_worktree,
     discard,
     git,
     net_diff,
 )
-from nexus_ls.sandbox.cgroups import remove_leftovers
-from nexus_ls.sandbox.confinement import choose_mode, describe, prepare
-from nexus_ls.sandbox.policy import REPOSITORY_SOURCE, build_policy
+from nexus_ls.sandbox.confinement import choose_mode
 from nexus_ls.sandbox.processes import keep_private
-from nexus_ls.sandbox.repo import run_git
-from nexus_ls.sandbox.settings import parse_toml
-from nexus_ls.sandbox.snapshot import take_snapshot
 
 EventHook = Callable[[dict[str, Any]], None]
 # (run, request) -> ("once" | "run" | "deny", who decided, in words)
@@ -99,23 +92,10 @@ class Supervisor:
             model=settings.model.model,
             branch=branch_name(run_id),
         )
-        base = take_snapshot(self.ws, sensitive=settings.sandbox.sensitive_files)
-        record.base = record.head = base.sha
-        policy, policy_notes = build_policy(
-            settings.sandbox.allow, settings.sandbox.rules, repository_policy(self.ws, base.sha)
-        )
-        worktree = create_worktree(self.ws, run_id, record.base)
-        record.worktree = str(worktree)
-        git_dir = git(worktree, "rev-parse", "--absolute-git-dir")
-        profile = prepare(
-            state_dir=self.ws.state_dir,
-            run_id=run_id,
-            worktree=worktree,
-            repo_root=self.ws.root,
-            common_dir=self.ws.common_dir,
-            settings=settings.sandbox,
-        )
-        record.sandbox = profile.mode
+        box = make_sandbox(self.ws, run_id, settings.sandbox)
+        record.base = record.head = box.base
+        record.worktree = str(box.worktree)
+        record.sandbox = box.profile.mode
         record.status = "running"
         self.store.save(record)
         self.emit(
@@ -132,24 +112,8 @@ class Supervisor:
                 "context": context,
             },
         )
-        self.emit(
-            record,
-            "WARNING" if profile.mode == "off" else "INFO",
-            "run",
-            describe(profile),
-            {"sandbox": profile.to_json(), "source": settings.sandbox.source},
-        )
-        for note in policy_notes:
-            self.emit(record, "WARNING", "run", note)
-        if base.left_out:
-            shown = ", ".join(base.left_out[:20]) + (" ..." if len(base.left_out) > 20 else "")
-            self.emit(
-                record,
-                "INFO",
-                "run",
-                f"left out of the run's snapshot (untracked, they look sensitive): {shown}",
-                {"left_out": base.left_out, "patterns": list(settings.sandbox.sensitive_files)},
-            )
+        for level, category, message, data in box.lines:
+            self.emit(record, level, category, message, data)
         for note in notes:
             self.emit(record, "INFO", "model", note)
         if settings.model.gguf:
@@ -166,7 +130,7 @@ class Supervisor:
                 env=agent_environment(),
                 start_new_session=True,
             )
-        handle = RunHandle(record, process, pids_cgroup=profile.pids_cgroup)
+        handle = RunHandle(record, process, pids_cgroup=box.profile.pids_cgroup)
         with self._lock:
             self.handles[run_id] = handle
         start = {
@@ -175,13 +139,13 @@ class Supervisor:
             "task": task,
             "context": context,
             "worktree": record.worktree,
-            "git_dir": git_dir,
+            "git_dir": box.git_dir,
             "model": asdict(settings.model),
             "limits": asdict(settings.limits),
-            "sandbox": profile.to_json(),
+            "sandbox": box.profile.to_json(),
             "secrets": host_secrets(settings.model),
             "commit_size_limit": settings.sandbox.commit_size_limit,
-            "policy": policy.to_json(),
+            "policy": box.policy.to_json(),
         }
         self._send(handle, start)
         self._watch_wall_time(handle, settings.limits.wall_time)
@@ -327,8 +291,7 @@ class Supervisor:
         record, result = handle.record, handle.result
         for timer in handle.timers:
             timer.cancel()
-        cleanup_private(self.ws.state_dir, record.id)
-        remove_leftovers(handle.pids_cgroup, handle.process.pid)
+        tear_down(self.ws.state_dir, record.id, handle.pids_cgroup, handle.process.pid)
         if handle.stop_as and not (result and result.get("status") == "succeeded"):
             record.status = handle.stop_as
             record.error = handle.stop_error or (
@@ -462,42 +425,3 @@ class Supervisor:
 
 def no_one_to_ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:
     return "deny", "no one could be asked (a run without an editor or terminal to ask)"
-
-
-def repository_policy(ws: Workspace, base: str) -> dict[str, Any]:
-    """The repository's `.nexus/policy.toml` as committed in the run's base, never the copy
-    in the worktree the model can edit; {} when there is none."""
-    shown = run_git(ws.root, "show", f"{base}:.nexus/policy.toml")
-    if shown.status != 0:
-        return {}
-    return parse_toml(shown.stdout.decode("utf-8", "replace"), REPOSITORY_SOURCE)
-
-
-def agent_environment() -> dict[str, str]:
-    """The agent's environment: ours without secrets (the key travels in the start message,
-    where no command can read it from /proc)."""
-    secret = set(secret_env_names(os.environ))
-    return {k: v for k, v in os.environ.items() if k not in secret}
-
-
-def host_secrets(model: ModelSettings) -> dict[str, str]:
-    """Secret values the agent must keep out of commits and events, by name."""
-    found = {name: os.environ[name] for name in secret_env_names(os.environ)}
-    if model.api_key and model.api_key not in found.values():
-        found["api_key"] = model.api_key
-    return found
-
-
-def cleanup_private(state_dir: Path, run_id: str) -> None:
-    """Remove the run's private home and /tmp: nothing of a run outlives it."""
-    base = state_dir / "sandbox" / run_id
-    if base.exists():
-        shutil.rmtree(base, onerror=_force_remove)
-
-
-def _force_remove(function: Callable[..., Any], path: str, _exc: object) -> None:
-    # A command may have left folders without write permission; grant it and retry.
-    with contextlib.suppress(OSError):
-        os.chmod(os.path.dirname(path), 0o700)
-        os.chmod(path, 0o700)
-        function(path)

@@ -19,23 +19,17 @@ from nexus_ls.agent.approvals import Approvals
 from nexus_ls.agent.guided import GuidedAgent
 from nexus_ls.agent.loop import Agent, Outcome
 from nexus_ls.agent.model import ChatModel, ModelError
+from nexus_ls.agent.step_commits import StepCommits
 from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
-from nexus_ls.sandbox import cgroups, git
-from nexus_ls.sandbox.commits import (
-    DEFAULT_SIZE_LIMIT,
-    CommitGuard,
-    commit_step,
-    describe_refusals,
-    worktree_env,
-)
+from nexus_ls.sandbox import cgroups
+from nexus_ls.sandbox.commits import DEFAULT_SIZE_LIMIT, CommitGuard
 from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.tools import ToolContext, tool_specs
 from nexus_ls.tools.gate import CommandGate
 
-DIFF_LIMIT = 200_000
 OFFERED_TOOLS = (
     "read_file",
     "list_files",
@@ -79,7 +73,6 @@ def run(
 
     worktree = Path(start["worktree"])
     git_dir = Path(start["git_dir"]) if start.get("git_dir") else None
-    git_env = worktree_env(worktree, git_dir)
     limits = Limits(**start.get("limits", {}))
     settings = ModelSettings(**start["model"])
     model = ChatModel(
@@ -89,54 +82,17 @@ def run(
         notify=lambda level, msg, data: emit(level, "model", msg, data=data),
     )
 
-    guard = CommitGuard(
-        size_limit=int(start.get("commit_size_limit") or DEFAULT_SIZE_LIMIT),
-        secrets=start.get("secrets") or {},
+    on_change = StepCommits(
+        worktree,
+        git_dir,
+        start["run_id"],
+        CommitGuard(
+            size_limit=int(start.get("commit_size_limit") or DEFAULT_SIZE_LIMIT),
+            secrets=start.get("secrets") or {},
+        ),
+        redactor,
+        emit,
     )
-    told_too_large: dict[str, int] = {}
-    told_nested: set[str] = set()
-
-    def on_change(tool: str, summary: str, rationale: str, step: int) -> str | None:
-        summary, rationale = redactor.scrub_text(summary), redactor.scrub_text(rationale)
-        commit = commit_step(
-            worktree, tool, summary, rationale, start["run_id"], step, git_dir, guard
-        )
-        sha = commit.sha
-        # A big file left in the worktree is news once, not at every later step.
-        new_large = {p: n for p, n in commit.too_large.items() if told_too_large.get(p) != n}
-        told_too_large.update(commit.too_large)
-        commit.too_large = new_large
-        new_nested = [p for p in commit.nested if p not in told_nested]
-        told_nested.update(commit.nested)
-        commit.nested = new_nested
-        note = describe_refusals(commit, guard.size_limit)
-        if note:
-            emit(
-                "WARNING",
-                "edit",
-                f"step {step}: {note.splitlines()[0].removeprefix('note: ')}",
-                step=step,
-                data={"refused": commit.refused, "too_large": commit.too_large, "note": note},
-            )
-        if sha:
-            show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
-            diff = git(worktree, *show, "--patch", sha, env=git_env)
-            files = git(worktree, *show, "--name-only", sha, env=git_env).splitlines()
-            emit(
-                "INFO",
-                "edit",
-                f"step {step}: commit {sha[:10]} {tool}: {summary}",
-                step=step,
-                data={
-                    "commit": sha,
-                    "tool": tool,
-                    "files": files,
-                    "diff": diff[:DIFF_LIMIT],
-                    "diff_truncated": len(diff) > DIFF_LIMIT,
-                    "rationale": rationale,
-                },
-            )
-        return note
 
     sandbox = SandboxProfile.from_json(start["sandbox"]) if start.get("sandbox") else None
     if sandbox is not None and sandbox.mode != "off":

@@ -1,0 +1,80 @@
+"""Committing each step that changed files, and telling the model what was left out.
+
+The agent's side of `sandbox.commits`: the rationale scrubbed of secrets, the step's
+`edit` event with its diff, and a note for the model when the guard left something out
+(said once per file, not at every later step while the file stays in the worktree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nexus_ls.journal import Redactor
+from nexus_ls.sandbox import git
+from nexus_ls.sandbox.commits import CommitGuard, commit_step, describe_refusals, worktree_env
+
+DIFF_LIMIT = 200_000
+Emit = Callable[..., None]  # emit(level, category, message, *, step=None, data=None)
+
+
+class StepCommits:
+    def __init__(
+        self,
+        worktree: Path,
+        git_dir: Path | None,
+        run_id: str,
+        guard: CommitGuard,
+        redactor: Redactor,
+        emit: Emit,
+    ) -> None:
+        self.worktree, self.git_dir, self.run_id = worktree, git_dir, run_id
+        self.guard, self.redactor, self.emit = guard, redactor, emit
+        self.env = worktree_env(worktree, git_dir)
+        self.told_large: dict[str, int] = {}
+        self.told_nested: set[str] = set()
+
+    def __call__(self, tool: str, summary: str, rationale: str, step: int) -> str | None:
+        """Commit the step; the note for the model about what was not committed, if any."""
+        summary, rationale = self.redactor.scrub_text(summary), self.redactor.scrub_text(rationale)
+        commit = commit_step(
+            self.worktree, tool, summary, rationale, self.run_id, step, self.git_dir, self.guard
+        )
+        commit.too_large = _news(commit.too_large, self.told_large)
+        commit.nested = [p for p in commit.nested if p not in self.told_nested]
+        self.told_nested.update(commit.nested)
+        note = describe_refusals(commit, self.guard.size_limit)
+        if note:
+            self.emit(
+                "WARNING",
+                "edit",
+                f"step {step}: {note.splitlines()[0].removeprefix('note: ')}",
+                step=step,
+                data={"refused": commit.refused, "too_large": commit.too_large, "note": note},
+            )
+        if commit.sha:
+            self._journal_commit(commit.sha, tool, summary, rationale, step)
+        return note
+
+    def _journal_commit(self, sha: str, tool: str, summary: str, rationale: str, step: int) -> None:
+        show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
+        diff = git(self.worktree, *show, "--patch", sha, env=self.env)
+        files = git(self.worktree, *show, "--name-only", sha, env=self.env).splitlines()
+        data: dict[str, Any] = {
+            "commit": sha,
+            "tool": tool,
+            "files": files,
+            "diff": diff[:DIFF_LIMIT],
+            "diff_truncated": len(diff) > DIFF_LIMIT,
+            "rationale": rationale,
+        }
+        self.emit("INFO", "edit", f"step {step}: commit {sha[:10]} {tool}: {summary}", step=step,
+                  data=data)  # fmt: skip
+
+
+def _news(found: Mapping[str, int], told: dict[str, int]) -> dict[str, int]:
+    """The entries of `found` not yet told (or changed since), remembered as told now."""
+    new = {path: size for path, size in found.items() if told.get(path) != size}
+    told.update(found)
+    return new
