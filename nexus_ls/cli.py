@@ -207,7 +207,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n$ git branch --list 'nexus/*'   (in {root})")
     print(git(ws.root, "branch", "--list", "nexus/*"))
     print(f"\n$ nexus diff {record.id}")
-    sys.stdout.write(net_diff(ws, record.base, Supervisor(ws).head(record)) or "(no change)\n")
+    sys.stdout.write(
+        for_terminal(net_diff(ws, record.base, Supervisor(ws).head(record))) or "(no change)\n"
+    )
     print(f"\n$ nexus show {record.id}")
     print(timeline(Journal.for_state_dir(ws.state_dir).query(run=record.id)))
     return code
@@ -255,6 +257,12 @@ def file_context(ws: Workspace, file: str | None, lines: str | None, base: str =
     return f"{rel}, lines {first}-{last}:\n```\n{body}\n```"
 
 
+def for_terminal(diff: str) -> str:
+    """A diff as it is for a pipe (`nexus diff RUN | git apply`), with the escape sequences
+    a run could hide lines behind made visible when it goes to a terminal."""
+    return printable(diff) if sys.stdout.isatty() else diff
+
+
 def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
     records = RunStore(ws.state_dir).list()
     if args.json:
@@ -285,7 +293,7 @@ def cmd_diff(ws: Workspace, args: argparse.Namespace) -> int:
 
     supervisor = Supervisor(ws)
     record = supervisor.store.find(args.run)
-    sys.stdout.write(net_diff(ws, record.base, supervisor.head(record)))
+    sys.stdout.write(for_terminal(net_diff(ws, record.base, supervisor.head(record))))
     return 0
 
 

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from nexus_ls.journal import printable
+from nexus_ls.journal.printable import one_line
 from nexus_ls.runs import RunRecord
 
 _ANSWERS = {"o": "once", "once": "once", "y": "once", "yes": "once", "r": "run", "run": "run"}
@@ -29,12 +29,12 @@ class TerminalApprover:
             return "once", "--yes"
         if not self.ask_in.isatty():
             return "deny", "no one could be asked (nexus run has no terminal)"
-        command = printable(str(request.get("command", "")))
+        command = one_line(str(request.get("command", "")))
         network = " with network" if request.get("network") else ""
         with self._lock:
             print(
                 f"nexus: run {record.id} asks to run `{command}`{network}\n"
-                f"nexus:   why asked: {printable(str(request.get('reason', '')))}\n"
+                f"nexus:   why asked: {one_line(str(request.get('reason', '')))}\n"
                 "nexus: allow it? [o]nce, for this [r]un, [N]o: ",
                 end="",
                 file=self.tell,

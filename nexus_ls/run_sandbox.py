@@ -74,9 +74,10 @@ def make_sandbox(ws: Workspace, run_id: str, settings: SandboxSettings) -> RunSa
 
 
 def repository_policy(ws: Workspace, base: str) -> dict[str, Any]:
-    """The repository's `.nexus/policy.toml` as committed in the run's base, never the copy
-    in the worktree the model can edit; {} when there is none."""
-    shown = run_git(ws.root, "show", f"{base}:.nexus/policy.toml")
+    """The repository's `.nexus/policy.toml` as committed: in the commit the run's base
+    was made on (its parent), so neither a copy the model wrote in an earlier run and the
+    user accepted without committing, nor the worktree's; {} when there is none."""
+    shown = run_git(ws.root, "show", f"{base}^:.nexus/policy.toml")
     if shown.status != 0:
         return {}
     return parse_toml(shown.stdout.decode("utf-8", "replace"), REPOSITORY_SOURCE)

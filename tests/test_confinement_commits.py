@@ -142,3 +142,28 @@ def test_attributes_cannot_smuggle_a_key_or_a_big_blob_into_a_commit(
     seen = observations(server)
     assert "key.txt adds a private key" in seen
     assert "over the 10 MiB limit for a step commit: big.txt (27 MiB)" in seen
+
+
+def test_a_repository_nested_deep_in_a_new_folder_is_not_committed(machine: Machine, model) -> None:
+    steps = commands(
+        "mkdir -p a/b && cd a/b && git init -q . && echo x > f && git add f && "
+        "git -c user.name=a -c user.email=a@b commit -qm x && cd ../.. && echo y > a/top.txt",
+        "echo z > new.txt",
+    )
+    result, server, _ = hostile_run(machine, model, steps)
+    assert result.code == 0
+    files = branch_files(machine, result.json()["branch"])
+    assert "a/top.txt" in files and "new.txt" in files
+    assert not any(f.startswith("a/b") for f in files)
+    assert "not committed: a/b (a git repository inside the project" in observations(server)
+
+
+def test_a_step_git_cannot_commit_is_a_note_not_a_crash(machine: Machine, model) -> None:
+    steps = commands(
+        "printf 'u.txt working-tree-encoding=UTF-16\\n' > .gitattributes; echo no-bom > u.txt",
+        "rm u.txt .gitattributes; echo fine > fine.txt",
+    )
+    result, server, _ = hostile_run(machine, model, steps)
+    assert result.code == 0, result.stderr
+    assert "this step could not be committed (git add failed" in observations(server)
+    assert "fine.txt" in branch_files(machine, result.json()["branch"])

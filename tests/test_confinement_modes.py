@@ -200,3 +200,21 @@ def test_landlock_commands_have_no_capabilities_sockets_or_host_secrets(
         assert "OPENAI_API_KEY" not in said
         with pytest.raises(BlockingIOError):
             udp.recv(10)
+
+
+def test_nexus_never_follows_a_rewritten_git_pointer(machine: Machine, model) -> None:
+    """Landlock cannot keep the worktree's `.git` read-only; a pointer to a repository the
+    model made (its config naming a FIFO as excludes file) once hung list_files."""
+    if landlock.abi_version() < 1:
+        pytest.skip("this kernel has no Landlock")
+    evil = (
+        "git init -q $PWD/.evil && mkfifo $PWD/.evil/.git/fifo && "
+        "git --git-dir=$PWD/.evil/.git config core.excludesFile $PWD/.evil/.git/fifo && "
+        'echo "gitdir: $PWD/.evil/.git" > .git && cat .git'
+    )
+    steps = [*commands(evil), call("list_files"), call("write_file", path="n.txt", content="n\n")]
+    result, server, events = hostile_run(machine, model, steps, "--wall-time", "60", **NO_BWRAP)
+    assert result.code == 0, result.stderr
+    listing = next(e for e in events if e["message"].startswith("step 2: list_files"))
+    assert "calc.py" in listing["data"]["result"]
+    assert sh(machine.root, "git", "show", f"{result.json()['branch']}:n.txt") == "n\n"

@@ -154,3 +154,15 @@ def test_a_users_rule_can_let_an_approved_command_out_of_the_sandbox(
     command = [e for e in events if e["category"] == "command" and e["step"]][-1]
     assert command["data"]["sandboxed"] is False
     assert "outside the sandbox (" in command["data"]["policy"]["rule"]
+
+
+def test_an_uncommitted_repository_policy_is_not_the_repositorys(machine: Machine, model) -> None:
+    """A policy file a model wrote (and the user accepted without committing) is part of the
+    snapshot, but it is not what the repository committed: it changes nothing."""
+    (machine.root / ".nexus").mkdir()
+    (machine.root / ".nexus" / "policy.toml").write_text(
+        '[[rules]]\ncommand = "echo"\ndecision = "deny"\n'
+    )
+    result, server, _ = hostile_run(machine, model, [call("run_command", command="echo hi")])
+    assert result.code == 0
+    assert told(server)[0].startswith("exit code 0")

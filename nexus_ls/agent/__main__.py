@@ -23,7 +23,7 @@ from nexus_ls.agent.step_commits import StepCommits
 from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
 from nexus_ls.sandbox import cgroups
-from nexus_ls.sandbox.commits import DEFAULT_SIZE_LIMIT, CommitGuard
+from nexus_ls.sandbox.commits import DEFAULT_SIZE_LIMIT, CommitGuard, worktree_env
 from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
@@ -105,6 +105,7 @@ def run(
         cancel=cancel,
         sandbox=sandbox,
         scrub=redactor.scrub_text,
+        git_env=worktree_env(worktree, git_dir),
         gate=CommandGate(
             policy,
             approvals.ask if approvals else None,

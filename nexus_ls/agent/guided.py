@@ -150,7 +150,7 @@ class GuidedAgent(Harness):
         changed: list[str] = []
         last, tests = "", None
         for taken in range(GENERIC_STEPS):
-            files = project_files(self.ctx.root, self.ctx.root, None)
+            files = project_files(self.ctx.root, self.ctx.root, None, self.ctx.git_env)
             schema = ask.tools_schema(specs, files if len(files) <= 200 else [])
             prompt = ask.generic_prompt(task, context, files, changed, last)
             value = self.answer("step", prompt, schema)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nexus_ls.errors import NexusError
 from nexus_ls.journal import Redactor
 from nexus_ls.sandbox import git
 from nexus_ls.sandbox.commits import CommitGuard, commit_step, describe_refusals, worktree_env
@@ -38,9 +39,18 @@ class StepCommits:
     def __call__(self, tool: str, summary: str, rationale: str, step: int) -> str | None:
         """Commit the step; the note for the model about what was not committed, if any."""
         summary, rationale = self.redactor.scrub_text(summary), self.redactor.scrub_text(rationale)
-        commit = commit_step(
-            self.worktree, tool, summary, rationale, self.run_id, step, self.git_dir, self.guard
-        )
+        try:
+            commit = commit_step(
+                self.worktree, tool, summary, rationale, self.run_id, step, self.git_dir, self.guard
+            )
+        except NexusError as exc:  # e.g. a .gitattributes git cannot apply: not a crash
+            failed = (
+                f"note: this step could not be committed ({exc}); its change stays in the "
+                "worktree, and the next step's commit will try again"
+            )
+            self.emit("WARNING", "edit", f"step {step}: {failed[6:]}", step=step,
+                      data={"error": str(exc), "note": failed})  # fmt: skip
+            return failed
         commit.too_large = _news(commit.too_large, self.told_large)
         commit.nested = [p for p in commit.nested if p not in self.told_nested]
         self.told_nested.update(commit.nested)

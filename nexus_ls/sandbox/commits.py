@@ -130,8 +130,13 @@ def nested_repositories(worktree: Path, env: dict[str, str]) -> list[str]:
     )
     for entry in listing.split(b"\0"):
         name = os.fsdecode(entry)
-        if name.endswith("/") and os.path.lexists(worktree / name / ".git"):
-            found.append(name.rstrip("/"))
+        if not name.endswith("/"):
+            continue
+        # git shows a new folder once, however deep the repository inside it is.
+        for folder, dirs, files in os.walk(worktree / name):
+            if ".git" in dirs or ".git" in files:
+                found.append(Path(folder).relative_to(worktree).as_posix())
+                dirs.clear()
     for line in git_bytes(worktree, "ls-files", "--stage", "-z", env=env).split(b"\0"):
         if line.startswith(b"160000 "):
             found.append(os.fsdecode(line.split(b"\t", 1)[1]))

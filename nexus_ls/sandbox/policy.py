@@ -3,9 +3,11 @@
 Rules match a command's leading words, like Codex's prefix rules, and the first rule
 that matches decides: `allow`, `ask` or `deny`. An `allow` rule may also grant the
 network. Rules come, in this order, from `--allow` flags, the user's
-`~/.config/nexus/policy.toml`, the repository's `.nexus/policy.toml` as committed in
-the run's base (never the worktree's copy, which the model can edit), then the
-defaults: everything runs sandboxed; the network and `git push` are asked for.
+`~/.config/nexus/policy.toml`, the repository's `.nexus/policy.toml` as committed
+(the commit the run's base was made on: never an uncommitted copy, nor the worktree's,
+which the model can edit), then the defaults: everything runs sandboxed; the network
+and `git push` are asked for. A repository's refusals come before the defaults, its
+other rules after them.
 
 Anything else the sandbox refuses can be granted too, by the user's own rules only: a
 rule with `sandbox = false` runs the commands it matches (once allowed, or once the user
@@ -14,7 +16,8 @@ never grant: an `allow` with `network = true` from a repository becomes `ask`, a
 with `sandbox = false` is refused outright.
 
 The sandbox is the security boundary; the policy decides what is worth a question.
-A command that dodges a rule (`sh -c "git push"`) still runs sandboxed, without network.
+Denying and asking see through the usual spellings of a command; granting goes by the
+command as written (see `command_parts`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ class Rule:
         have, have_flags = _flags(words)
         return tuple(have[: len(want)]) == tuple(want) and want_flags <= have_flags
 
+    def literally(self, written: Sequence[str]) -> bool:
+        """The command as written starts with the rule's words, nothing rewritten."""
+        return tuple(written[: len(self.words)]) == self.words
+
     def describe(self) -> str:
         grant = " with network" if self.network and self.decision == "allow" else ""
         if self.unconfined and self.decision != "deny":
@@ -86,7 +93,8 @@ class Policy:
 
     def decide(self, command: str, wants_network: bool = False) -> Decision:
         """What to do with `command`; `wants_network`: the model asked for the network."""
-        decisions = [self._decide_one(words) for words in simple_commands(command)]
+        parts = command_parts(command)
+        decisions = [self._decide_one(seen, written) for seen, written in parts]
         if not decisions:
             decisions = [(None, "allow", False)]
         denied = [rule for rule, action, _ in decisions if action == "deny" and rule]
@@ -96,8 +104,13 @@ class Policy:
         granted = all(net for _, _, net in decisions)
         # Outside the sandbox only if every part of the command is granted that, and the
         # line has no substitution or redirection that could run or write something else.
-        unconfined = not any(mark in command for mark in _NOT_PLAIN) and all(
-            rule is not None and rule.unconfined for rule, _, _ in decisions
+        unconfined = (
+            bool(parts)
+            and not any(mark in command for mark in _NOT_PLAIN)
+            and all(
+                rule is not None and rule.unconfined and rule.literally(written)
+                for (rule, _, _), (_, written) in zip(decisions, parts, strict=True)
+            )
         )
         if asked:
             first = asked[0]
@@ -109,10 +122,13 @@ class Policy:
         why = f"rule {rule.describe()}" if rule else "sandboxed commands run"
         return Decision("allow", wants_network and granted, rule, why, unconfined)
 
-    def _decide_one(self, words: list[str]) -> tuple[Rule | None, str, bool]:
+    def _decide_one(self, seen: list[str], written: list[str]) -> tuple[Rule | None, str, bool]:
+        """The first rule for this part, its decision, and whether it grants the network
+        (only as written, see `command_parts`)."""
         for rule in self.rules:
-            if rule.matches(words):
-                return rule, rule.decision, rule.decision == "allow" and rule.network
+            if rule.matches(seen):
+                grants = rule.decision == "allow" and rule.network and rule.literally(written)
+                return rule, rule.decision, grants
         return None, "allow", False
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -128,17 +144,33 @@ class Policy:
         )
 
 
-def simple_commands(command: str, _depth: int = 0) -> list[list[str]]:
+def is_single(command: str) -> bool:
+    """One simple command, nothing substituted or redirected: what an answer "for this
+    run" may cover (for `curl ...; git push` it must not)."""
+    return len(command_parts(command)) == 1 and not any(mark in command for mark in _NOT_PLAIN)
+
+
+def simple_commands(command: str) -> list[list[str]]:
     """The words of each simple command in a shell line, as a rule sees them, so the
     usual spellings of one command match one rule: each part of `a && b; c | d`; inside
     `{ ...; }`, `if`/`while` bodies, `$(...)` and backticks, `sh -c '...'` and `eval`;
     without assignments and wrappers (`FOO=1`, `env`, `timeout 5`, `nohup`), with a
     program's folder dropped (`/usr/bin/git` is `git`) and git's global options skipped
     (`git -C x push` is `git push`)."""
-    found: list[list[str]] = []
+    return [seen for seen, _ in command_parts(command)]
+
+
+def command_parts(command: str, _depth: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Each simple command as (the words a rule sees, the words as written).
+
+    Denying and asking go by the first, so no spelling dodges them; granting (the
+    network, leaving the sandbox) only by the second: `./git status`, `PATH=. git
+    status` or `git -c core.fsmonitor=... status` are not the `git status` a user let out.
+    """
+    parts: list[tuple[list[str], list[str]]] = []
     if _depth < 3:
         for inner in _SUBSTITUTION.findall(command):
-            found += simple_commands(inner[0] or inner[1], _depth + 1)
+            parts += command_parts(inner[0] or inner[1], _depth + 1)
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
@@ -146,6 +178,7 @@ def simple_commands(command: str, _depth: int = 0) -> list[list[str]]:
         tokens = list(lexer)
     except ValueError:  # unbalanced quotes: the shell will refuse it too
         tokens = command.split()
+    found: list[list[str]] = []
     current: list[str] = []
     for token in tokens:
         if token in _SEPARATORS or set(token) <= set(";&|()\n"):
@@ -156,18 +189,17 @@ def simple_commands(command: str, _depth: int = 0) -> list[list[str]]:
             current.append(token)
     if current:
         found.append(current)
-    words_list = [_strip(words) for words in found]
-    result = []
-    for words in words_list:
+    for literal in found:
+        words = _strip(literal)
         if not words:
             continue
-        result.append(words)
+        parts.append((words, literal))
         script = _shell_script(words) if _depth < 3 and words[0] in _SHELLS else None
         if script is not None:
-            result += simple_commands(script, _depth + 1)
+            parts += command_parts(script, _depth + 1)
         elif _depth < 3 and words[0] == "eval" and len(words) > 1:
-            result += simple_commands(" ".join(words[1:]), _depth + 1)
-    return result
+            parts += command_parts(" ".join(words[1:]), _depth + 1)
+    return parts
 
 
 def _shell_script(words: list[str]) -> str | None:
@@ -274,5 +306,8 @@ def build_policy(
             "rules only; sandbox settings are the user's own)"
         )
     repo_rules = parse_rules(repository.get("rules"), REPOSITORY_SOURCE, may_grant=False)
-    rules += repo_rules
-    return Policy([*rules, *DEFAULT_RULES]), notes
+    # A repository may add refusals before the defaults, but its allows come after them:
+    # it cannot take away the question a push gets.
+    refusals = [rule for rule in repo_rules if rule.decision == "deny"]
+    others = [rule for rule in repo_rules if rule.decision != "deny"]
+    return Policy([*rules, *refusals, *DEFAULT_RULES, *others]), notes

@@ -13,7 +13,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from nexus_ls.journal import printable
+from nexus_ls.journal.printable import one_line
 from nexus_ls.runs import RunRecord
 from nexus_ls.server.app import NexusServer
 
@@ -25,8 +25,8 @@ def register(server: NexusServer) -> None:
     async def ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:
         network = " with network" if request.get("network") else ""
         message = (
-            f"NEXUS run {record.id} asks to run `{printable(str(request.get('command', '')))}`"
-            f"{network} ({printable(str(request.get('reason', '')))}). Allow it?"
+            f"NEXUS run {record.id} asks to run `{one_line(str(request.get('command', '')))}`"
+            f"{network} ({one_line(str(request.get('reason', '')))}). Allow it?"
         )
         params = types.ShowMessageRequestParams(
             type=types.MessageType.Warning,

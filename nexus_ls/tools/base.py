@@ -32,6 +32,7 @@ class ToolContext:
     # What commands print goes to the model with known secrets replaced (a token in a
     # remote's URL, an AWS key in a fixture): the model's endpoint is not the user's.
     scrub: Callable[[str], str] | None = None
+    git_env: dict[str, str] | None = None  # GIT_DIR and GIT_WORK_TREE of the run's worktree
 
 
 @dataclass

@@ -71,7 +71,7 @@ def read_file(
 def list_files(ctx: ToolContext, path: str | None = None, pattern: str | None = None) -> ToolResult:
     """Project files (as git would list them), optionally filtered by a glob."""
     base = _existing_base(ctx.root, path)
-    files = project_files(ctx.root, base, pattern)
+    files = project_files(ctx.root, base, pattern, ctx.git_env)
     data = {"path": path or ".", "pattern": pattern, "count": len(files)}
     if not files:
         what = f" matching {pattern!r}" if pattern else ""
@@ -98,7 +98,7 @@ def search(ctx: ToolContext, pattern: str, path: str | None = None) -> ToolResul
     deadline = time.monotonic() + max(budget, 0.1)
     hits: list[str] = []
     total, stopped = 0, False
-    for name in project_files(ctx.root, base, None):
+    for name in project_files(ctx.root, base, None, ctx.git_env):
         try:
             raw = read_regular(ctx.root, name, MAX_READ_BYTES)
         except (OSError, OverflowError, UnsafeFile):

@@ -3,7 +3,8 @@ answer when the policy says to ask.
 
 An answer of "for this run" is remembered by what was asked (the rule's words, or the
 command's own leading words for a network request), so the user is not asked again
-for the same thing in the same run.
+for the same thing in the same run; it covers only a command that is that one thing
+(`git push origin main`), never a line that does more (`curl ...; git push`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nexus_ls.sandbox.policy import Decision, Policy, simple_commands
+from nexus_ls.sandbox.policy import Decision, Policy, is_single, simple_commands
 
 # request -> (decision: "once" | "run" | "deny", who decided, in words)
 Ask = Callable[[dict[str, Any]], tuple[str, str]]
@@ -40,7 +41,7 @@ class CommandGate:
         if decision.action == "allow":
             return Verdict(True, decision.network, data=data, unconfined=decision.unconfined)
         key = _key(command, decision)
-        if key in self.for_run:
+        if key in self.for_run and is_single(command):
             data["approved"] = "allowed earlier in this run"
             return Verdict(True, decision.network, data=data, unconfined=decision.unconfined)
         if self.ask is None:

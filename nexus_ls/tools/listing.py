@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from nexus_ls.sandbox.repo import SAFE_CONFIG
@@ -23,14 +24,17 @@ def is_binary(raw: bytes) -> bool:
     return b"\0" in raw[:8192]
 
 
-def project_files(root: Path, base: Path, pattern: str | None) -> list[str]:
-    """Sorted posix paths (relative to `root`) of the files under `base`."""
+def project_files(
+    root: Path, base: Path, pattern: str | None, git_env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Sorted posix paths (relative to `root`) of the files under `base`; `git_env` names
+    the run's git dir outright (a command may have rewritten the worktree's `.git`)."""
     real_root = Path(os.path.realpath(root))
     rel_base = os.path.relpath(base, real_root)
     if base.is_file():
         names = [Path(rel_base).as_posix()]
     else:
-        found = _git_files(real_root, rel_base)
+        found = _git_files(real_root, rel_base, git_env)
         names = found if found is not None else _walk(real_root, base)
     prefix = "" if rel_base == "." else Path(rel_base).as_posix() + "/"
     if pattern:
@@ -46,8 +50,11 @@ def matches(name: str, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(name, c) for c in candidates)
 
 
-def _git_files(root: Path, rel_base: str) -> list[str] | None:
+def _git_files(
+    root: Path, rel_base: str, git_env: Mapping[str, str] | None = None
+) -> list[str] | None:
     env = {k: v for k, v in os.environ.items() if k not in _GIT_LOCATION_VARS}
+    env.update(git_env or {})
     try:
         done = subprocess.run(
             [
