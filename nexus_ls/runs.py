@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -112,6 +113,8 @@ class RunStore:
             record.error = record.error or "the process that ran it stopped before the run ended"
             record.ended = record.ended or now_iso()
             self.save(record)
+            # Its host could not remove the run's private home and /tmp: do it now.
+            shutil.rmtree(self.dir.parent / "sandbox" / record.id, ignore_errors=True)
         return record
 
     def ids(self) -> list[str]:

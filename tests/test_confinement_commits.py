@@ -167,3 +167,25 @@ def test_a_step_git_cannot_commit_is_a_note_not_a_crash(machine: Machine, model)
     assert result.code == 0, result.stderr
     assert "this step could not be committed (git add failed" in observations(server)
     assert "fine.txt" in branch_files(machine, result.json()["branch"])
+
+
+def test_bytes_that_are_not_utf8_do_not_crash_the_agent(machine: Machine, model) -> None:
+    result, server, events = hostile_run(machine, model, commands("printf 'a\\377b\\n' > f.txt"))
+    assert result.code == 0, result.stderr
+    assert "f.txt" in branch_files(machine, result.json()["branch"])
+    assert any(e["message"].startswith("step 1: commit ") for e in events)
+
+
+def test_a_repository_made_inside_a_tracked_folder_is_not_committed(
+    machine: Machine, model
+) -> None:
+    (machine.root / "pkg").mkdir()
+    (machine.root / "pkg" / "mod.py").write_text("x = 1\n")
+    sh(machine.root, "git", "add", "pkg")
+    sh(machine.root, "git", "commit", "-q", "-m", "pkg")
+    steps = commands("cd pkg && git init -q && echo new > new.py && echo y >> mod.py")
+    result, server, _ = hostile_run(machine, model, steps)
+    assert result.code == 0
+    files = branch_files(machine, result.json()["branch"])
+    assert "pkg/new.py" not in files
+    assert "not committed: pkg (a git repository inside the project" in observations(server)

@@ -304,3 +304,16 @@ def test_endpoint_without_schema_in_json_object_gets_json_schema(tmp_path: Path,
     assert formats == ["json_object", "json_schema"]
     schema = server.requests[1]["response_format"]["json_schema"]["schema"]
     assert "explanation" in schema["properties"]
+
+
+def test_suspects_never_follow_links_or_leave_the_worktree(tmp_path: Path) -> None:
+    from nexus_ls.agent.guided_plans import suspects
+
+    root = tmp_path / "wt"
+    root.mkdir()
+    (root / "calc.py").write_text("x = 1\n")
+    secret = tmp_path / "secret_test.py"
+    secret.write_text("import calc\n")
+    (root / "test_link.py").symlink_to(secret)
+    output = "FAILED test_link.py::t\nFAILED ../secret_test.py::t\ncalc.py:1: AssertionError\n"
+    assert suspects(root, output) == ["calc.py"]

@@ -9,7 +9,9 @@ import pty
 import select
 import subprocess
 import time
+from pathlib import Path
 
+import pytest
 from conftest import clean_env, nexus_command, sh
 from hostile import API_KEY, Machine, hostile_run
 from scripted_model import call
@@ -166,3 +168,30 @@ def test_an_uncommitted_repository_policy_is_not_the_repositorys(machine: Machin
     result, server, _ = hostile_run(machine, model, [call("run_command", command="echo hi")])
     assert result.code == 0
     assert told(server)[0].startswith("exit code 0")
+
+
+def test_a_command_let_out_never_follows_a_rewritten_git_pointer(
+    machine: Machine, model, tmp_path: Path
+) -> None:
+    """Under Landlock a command can rewrite the worktree's `.git`; the `git status` a rule
+    lets out must still use the run's own git dir, with its hooks and fsmonitor off."""
+    from nexus_ls.sandbox import landlock
+
+    if landlock.abi_version() < 1:
+        pytest.skip("this kernel has no Landlock")
+    policy = machine.home / ".config" / "nexus" / "policy.toml"
+    policy.parent.mkdir(parents=True)
+    policy.write_text('[[rules]]\ncommand = "git status"\ndecision = "allow"\nsandbox = false\n')
+    marker = tmp_path / "fsmonitor-ran"
+    evil = (
+        "E=$HOME/g; git init -q --bare $E && cp -r $(git rev-parse --git-common-dir)/objects "
+        "$E/ 2>/dev/null; git config -f $E/config core.bare false && "
+        f"git config -f $E/config core.worktree $PWD && "
+        f"git config -f $E/config core.fsmonitor 'touch {marker}; false' && "
+        'echo "gitdir: $E" > .git'
+    )
+    steps = [*[call("run_command", command=line) for line in (evil, "git status")]]
+    result, server, _ = hostile_run(machine, model, steps, NEXUS_BWRAP="/nonexistent/bwrap")
+    assert result.code == 0, result.stderr
+    assert "Landlock" in result.stderr
+    assert not marker.exists()

@@ -202,3 +202,46 @@ def test_a_repository_cannot_take_away_the_question_a_push_gets() -> None:
     )
     assert decide(policy, "git push origin main") == ("ask", True)
     assert decide(policy, "git push --force") == ("deny", False)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "git status #\nsh -c 'id'",
+        "git status x#\nid",
+        "PATH=$PWD/bin:$PATH; git status",
+        "HOME=$PWD/fake; git status",
+        "export PATH=.; git status",
+        "cd /; git status",
+        "git status\nid",
+        "git status & id",
+        "{ git status; }",
+    ],
+)
+def test_a_grant_covers_one_plain_command_only(line: str) -> None:
+    from nexus_ls.tools.gate import CommandGate
+
+    rules = parse_rules(
+        [
+            {"command": "git status", "decision": "allow", "sandbox": False},
+            {"command": "git push", "decision": "allow", "network": True},
+        ],
+        "p",
+        may_grant=True,
+    )
+    policy = Policy(rules)
+    assert policy.decide(line).unconfined is False
+    assert decide(policy, line.replace("git status", "git push"), network=True)[0] != "allow"
+    gate = CommandGate(Policy(), lambda request: ("run", "the test"))
+    assert gate.check("git push origin main").run
+    answers: list[str] = []
+    gate.ask = lambda request: answers.append(request["command"]) or ("deny", "test")
+    gate.check(line.replace("git status", "git push"))
+    assert answers, "a line that does more than the command allowed for the run was not asked"
+
+
+def test_comments_do_not_hide_what_follows_them() -> None:
+    policy = Policy([Rule(("rm", "-rf"), "deny", source="user")])
+    assert decide(policy, "echo a #\nrm -rf /")[0] == "deny"
+    assert decide(Policy(), "echo hi #\ngit push origin main")[0] == "ask"
+    assert simple_commands("echo a # rm -rf /") == [["echo", "a"]]

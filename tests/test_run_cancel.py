@@ -90,8 +90,11 @@ def test_killed_host_leaves_an_interrupted_run(tmp_path: Path, model) -> None:
     proc.kill()
     proc.communicate(timeout=30)
 
+    private = repo / ".git" / "nexus" / "sandbox" / worktree.name
+    assert private.is_dir()  # the host died before it could remove it
     runs = nexus(repo, "runs", "--json").json()
     assert runs[0]["status"] == "interrupted"
+    assert not private.exists()  # removed once the run was found interrupted
     # The orphaned agent sees its host gone and stops its command.
     wait_for(lambda: pid_gone(pid), "the orphaned command to be stopped")
     assert worktree.is_dir()

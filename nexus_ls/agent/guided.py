@@ -9,6 +9,7 @@ outcome's summary comes from tool results, never from the model's claims.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import asdict
@@ -27,7 +28,10 @@ from nexus_ls.agent.guided_plans import (
     window,
 )
 from nexus_ls.agent.loop import Outcome, RunStopped
+from nexus_ls.sandbox.paths import PathEscape
+from nexus_ls.sandbox.safefs import read_regular
 from nexus_ls.tools import ToolResult, tool_specs
+from nexus_ls.tools.files import MAX_READ_BYTES
 from nexus_ls.tools.listing import project_files
 from nexus_ls.tools.output import cap
 
@@ -98,9 +102,10 @@ class GuidedAgent(Harness):
         )
         if not read.ok:
             raise RunStopped("failed", f"cannot fix {path}: {first_line(read)}")
-        try:
-            original = (self.ctx.root / path).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+        try:  # the file read_file just showed, through the same safe I/O
+            raw = read_regular(self.ctx.root, os.path.normpath(path), MAX_READ_BYTES)
+            original = raw.decode("utf-8")
+        except (OSError, OverflowError, PathEscape, UnicodeDecodeError):
             raise RunStopped("failed", f"cannot fix {path}: it is not UTF-8 text") from None
         first, shown = window(original, focus_line(tests.output, path))
         lines = editable_lines(shown, original)

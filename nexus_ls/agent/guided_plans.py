@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from nexus_ls.sandbox.paths import PathEscape, resolve_inside
+from nexus_ls.sandbox.safefs import lstat_beneath, read_regular
 from nexus_ls.tools.testing import detect_test_command
+
+MAX_SUSPECT_BYTES = 2_000_000
 
 
 def _words(text: str) -> frozenset[str]:
@@ -119,6 +123,16 @@ def is_test(path: str) -> bool:
     )
 
 
+def _safe_file(root: Path, name: str) -> bool:
+    """A regular file inside the worktree, reached without a symlink."""
+    try:
+        resolve_inside(root, name)
+        info = lstat_beneath(root, name)
+    except (PathEscape, OSError):
+        return False
+    return info is not None and stat.S_ISREG(info.st_mode)
+
+
 def suspects(root: Path, output: str) -> list[str]:
     """Files a failing test run points at: code before tests, then what failing tests import."""
     real_root = os.path.realpath(root)
@@ -127,10 +141,14 @@ def suspects(root: Path, output: str) -> list[str]:
         name = match.group(1)
         if os.path.isabs(name):
             name = os.path.relpath(os.path.realpath(name), real_root)
-        if not name.startswith("..") and (root / name).is_file() and name not in seen:
+        name = os.path.normpath(name)
+        if _safe_file(root, name) and name not in seen:
             seen.append(name)
     for test in [n for n in seen if is_test(n) and n.endswith(".py")]:
-        text = (root / test).read_text(encoding="utf-8", errors="replace")
+        try:  # the test output is the model's (a command's): read only what is safe
+            text = read_regular(root, test, MAX_SUSPECT_BYTES).decode("utf-8", "replace")
+        except (OSError, OverflowError, PathEscape):
+            continue
         for match in _IMPORT.finditer(text):
             module = (match.group(1) or match.group(2)).replace(".", "/")
             for name in (f"{module}.py", f"{module}/__init__.py"):

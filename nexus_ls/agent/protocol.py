@@ -19,7 +19,9 @@ ASK, ANSWER = "ask", "answer"
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return (json.dumps(message, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    """One message as one line. ASCII JSON: bytes that are not UTF-8 (a file's, decoded with
+    surrogateescape) travel as `\\udcXX` escapes instead of failing to encode."""
+    return (json.dumps(message, default=str) + "\n").encode("ascii")
 
 
 def decode(line: bytes | str) -> dict[str, Any] | None:

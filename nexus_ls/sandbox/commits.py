@@ -78,8 +78,9 @@ def commit_step(
     the change adds a known secret or a private key (it stays in the worktree)."""
     guard = guard or CommitGuard()
     env = worktree_env(worktree, git_dir)
-    outcome = StepCommit(too_large=_too_large(worktree, env, guard.size_limit))
-    outcome.nested = nested_repositories(worktree, env)
+    changed = changed_files(worktree, env)
+    outcome = StepCommit(too_large=_too_large(worktree, changed, guard.size_limit))
+    outcome.nested = nested_repositories(worktree, env, changed)
     left_out = [*outcome.too_large, *outcome.nested]
     specs = [".", *(f":(exclude,literal){path}" for path in left_out)]
     stdin = "\0".join(specs).encode("utf-8", "surrogateescape") + b"\0"
@@ -117,7 +118,9 @@ def commit_step(
     return outcome
 
 
-def nested_repositories(worktree: Path, env: dict[str, str]) -> list[str]:
+def nested_repositories(
+    worktree: Path, env: dict[str, str], changed: list[str] | None = None
+) -> list[str]:
     """Repositories inside the worktree (new ones, and submodules of the base).
 
     Each has a config of its own that a command can write; `git add` asks a nested
@@ -140,13 +143,22 @@ def nested_repositories(worktree: Path, env: dict[str, str]) -> list[str]:
     for line in git_bytes(worktree, "ls-files", "--stage", "-z", env=env).split(b"\0"):
         if line.startswith(b"160000 "):
             found.append(os.fsdecode(line.split(b"\t", 1)[1]))
-    return sorted(found)
+    # A repository made inside a folder the project already tracks: look up from each
+    # changed file for a `.git` of its own.
+    for path in changed or []:
+        parent = Path(path).parent
+        while parent != Path("."):
+            if os.path.lexists(worktree / parent / ".git"):
+                found.append(parent.as_posix())
+                break
+            parent = parent.parent
+    return sorted(set(found))
 
 
-def _too_large(worktree: Path, env: dict[str, str], limit: int) -> dict[str, int]:
+def _too_large(worktree: Path, changed: list[str], limit: int) -> dict[str, int]:
     """Changed files over `limit` bytes, by their size on disk (never hashed)."""
     found = {}
-    for path in changed_files(worktree, env):
+    for path in changed:
         try:
             info = os.lstat(worktree / path)
         except OSError:

@@ -97,8 +97,11 @@ def prepare(
     prlimit = shutil.which("prlimit") if mode == "bwrap" else None
     if mode == "bwrap" and not prlimit:
         notes.append("resource limits not set: util-linux `prlimit` is not installed")
-    if mode == "landlock" and abi < 4 and not settings.network:
-        notes.append(f"network not confined: Landlock ABI {abi} cannot restrict TCP (needs 4)")
+    if mode == "landlock" and not settings.network and landlock.socket_filter(False) is None:
+        notes.append(
+            f"network not fully confined: no socket filter for {os.uname().machine}"
+            + (f", and Landlock ABI {abi} cannot restrict TCP (needs 4)" if abi < 4 else "")
+        )
     cgroup = None
     if mode != "off" and os.geteuid() == 0 and settings.limits.processes:
         # The kernel never counts root's processes against RLIMIT_NPROC.

@@ -38,8 +38,9 @@ _SHELLS = {"sh", "bash", "dash", "zsh", "ksh"}
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
 _GIT_OPTIONS_WITH_VALUE = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path",
                            "--config-env", "--super-prefix"}  # fmt: skip
-# Shell that could point an unconfined command somewhere else: substitutions, redirections.
-_NOT_PLAIN = ("`", "$(", "<(", ">(", ">", "<")
+# What a line a grant covers must not hold outside quotes: more commands, redirections,
+# groups (and, outside single quotes, substitutions; see `_plain`).
+_SHELL_SYNTAX = frozenset(";&|<>(){}\n")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class Policy:
     def decide(self, command: str, wants_network: bool = False) -> Decision:
         """What to do with `command`; `wants_network`: the model asked for the network."""
         parts = command_parts(command)
-        decisions = [self._decide_one(seen, written) for seen, written in parts]
+        single = is_single(command)
+        decisions = [self._decide_one(seen, written, single) for seen, written in parts]
         if not decisions:
             decisions = [(None, "allow", False)]
         denied = [rule for rule, action, _ in decisions if action == "deny" and rule]
@@ -104,13 +106,9 @@ class Policy:
         granted = all(net for _, _, net in decisions)
         # Outside the sandbox only if every part of the command is granted that, and the
         # line has no substitution or redirection that could run or write something else.
-        unconfined = (
-            bool(parts)
-            and not any(mark in command for mark in _NOT_PLAIN)
-            and all(
-                rule is not None and rule.unconfined and rule.literally(written)
-                for (rule, _, _), (_, written) in zip(decisions, parts, strict=True)
-            )
+        unconfined = single and all(
+            rule is not None and rule.unconfined and rule.literally(written)
+            for (rule, _, _), (_, written) in zip(decisions, parts, strict=True)
         )
         if asked:
             first = asked[0]
@@ -122,13 +120,15 @@ class Policy:
         why = f"rule {rule.describe()}" if rule else "sandboxed commands run"
         return Decision("allow", wants_network and granted, rule, why, unconfined)
 
-    def _decide_one(self, seen: list[str], written: list[str]) -> tuple[Rule | None, str, bool]:
+    def _decide_one(
+        self, seen: list[str], written: list[str], single: bool
+    ) -> tuple[Rule | None, str, bool]:
         """The first rule for this part, its decision, and whether it grants the network
-        (only as written, see `command_parts`)."""
+        (only to a single command, as written: see `command_parts` and `is_single`)."""
         for rule in self.rules:
             if rule.matches(seen):
-                grants = rule.decision == "allow" and rule.network and rule.literally(written)
-                return rule, rule.decision, grants
+                grants = rule.decision == "allow" and rule.network
+                return rule, rule.decision, grants and single and rule.literally(written)
         return None, "allow", False
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -145,9 +145,44 @@ class Policy:
 
 
 def is_single(command: str) -> bool:
-    """One simple command, nothing substituted or redirected: what an answer "for this
-    run" may cover (for `curl ...; git push` it must not)."""
-    return len(command_parts(command)) == 1 and not any(mark in command for mark in _NOT_PLAIN)
+    """One simple command on one line, with no separator, comment, substitution,
+    redirection or grouping anywhere: the only kind of line a grant (leaving the sandbox,
+    the network by rule, an answer "for this run") may cover. `curl ...; git push`,
+    `PATH=./bin; git status` and `git status #` + newline + anything are not."""
+    if not _plain(command):
+        return False
+    parts = command_parts(command)
+    return len(parts) == 1 and parts[0][0] == parts[0][1]
+
+
+def _plain(command: str) -> bool:
+    """No shell syntax outside quotes but words, and no substitution but in single quotes
+    (the shell expands `$(...)` and backticks inside double quotes too)."""
+    quote = ""
+    escaped = False
+    at_word_start = True
+    for index, char in enumerate(command):
+        if escaped:
+            escaped, at_word_start = False, False
+            continue
+        if quote == "'":
+            quote = "" if char == "'" else quote
+            continue
+        if char == "\\":
+            escaped = True
+            continue
+        if char == "`" or command.startswith("$(", index):
+            return False
+        if quote == '"':
+            quote = "" if char == '"' else quote
+            continue
+        if char in "'\"":
+            quote, at_word_start = char, False
+        elif char in _SHELL_SYNTAX or (char == "#" and at_word_start):
+            return False
+        else:
+            at_word_start = char in " \t"
+    return not quote
 
 
 def simple_commands(command: str) -> list[list[str]]:
@@ -174,13 +209,23 @@ def command_parts(command: str, _depth: int = 0) -> list[tuple[list[str], list[s
     lexer = shlex.shlex(command, posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
+    # shlex's comments would swallow the newline after them, which to the shell ends the
+    # command: `git status #` + newline + anything. Comments are handled below instead.
+    lexer.commenters = ""
     try:
         tokens = list(lexer)
     except ValueError:  # unbalanced quotes: the shell will refuse it too
         tokens = command.split()
     found: list[list[str]] = []
     current: list[str] = []
+    in_comment = False
     for token in tokens:
+        if in_comment and token != "\n":
+            continue
+        in_comment = False
+        if token.startswith("#"):  # a comment runs to the end of its line, not further
+            in_comment = True
+            continue
         if token in _SEPARATORS or set(token) <= set(";&|()\n"):
             if current:
                 found.append(current)

@@ -40,6 +40,17 @@ SAFE_CONFIG = (
 )  # fmt: skip
 
 
+def safe_git_environment() -> dict[str, str]:
+    """SAFE_CONFIG as environment variables (GIT_CONFIG_COUNT, git 2.31+), for a git that
+    NEXUS does not start itself: a command a rule lets out of the sandbox."""
+    pairs = [SAFE_CONFIG[i + 1].split("=", 1) for i in range(0, len(SAFE_CONFIG), 2)]
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for index, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A user's repository as NEXUS sees it; state lives in the common dir, never the tree."""

@@ -26,6 +26,7 @@ from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.sandbox.confinement import wrap
 from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
+from nexus_ls.sandbox.repo import safe_git_environment
 from nexus_ls.sandbox.rlimits import human_size
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
 from nexus_ls.tools.gate import Verdict
@@ -64,15 +65,16 @@ def run_shell(
     cancel: threading.Event | None = None,
     sandbox: SandboxProfile | None = None,
     network: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> CommandOutcome:
     """Run `command` with `sh` in `root`, confined by `sandbox` (None: unconfined, for
     NEXUS's own checks); kill everything it started on timeout, cancel or exit."""
     started = time.monotonic()
-    confined = sandbox is not None and sandbox.mode != "off"
-    if sandbox is not None and confined:
+    if sandbox is not None and sandbox.mode != "off":
         argv, env = wrap(sandbox, command, network), sandbox.env
     else:
         argv, env = ["/bin/sh", "-c", command], command_env()
+    env = {**env, **(extra_env or {})}
     with tempfile.TemporaryFile() as sink:
         proc = subprocess.Popen(
             argv,
@@ -235,6 +237,12 @@ def gate(ctx: ToolContext, command: str, network: bool, category: str) -> Verdic
     return verdict
 
 
+def unconfined_env(ctx: ToolContext) -> dict[str, str]:
+    """For a command a rule lets out of the sandbox: git pinned to the run's own git dir
+    (a command may have rewritten the worktree's `.git`), hooks and fsmonitor off."""
+    return {**(ctx.git_env or {}), **safe_git_environment()}
+
+
 def run_command(
     ctx: ToolContext, command: str, timeout: float | None = None, network: bool = False
 ) -> ToolResult:
@@ -251,7 +259,10 @@ def run_command(
         return verdict
     limit = ctx.output_limit - 200
     sandbox = None if verdict.unconfined else ctx.sandbox  # the user's rule says so
-    outcome = run_shell(command, ctx.root, seconds, limit, ctx.cancel, sandbox, verdict.network)
+    outcome = run_shell(
+        command, ctx.root, seconds, limit, ctx.cancel, sandbox, verdict.network,
+        unconfined_env(ctx) if verdict.unconfined else None,
+    )  # fmt: skip
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
     data = {**asdict(outcome), **verdict.data, "network": verdict.network}
     data["sandboxed"] = sandbox is not None and sandbox.mode != "off"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
-from nexus_ls.tools.shell import command_env, command_result, gate, run_shell
+from nexus_ls.tools.shell import command_env, command_result, gate, run_shell, unconfined_env
 
 Counts = tuple[int, int]
 PYTEST_CONFIGS = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
@@ -175,8 +175,9 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
         return verdict
     sandbox = None if verdict.unconfined else ctx.sandbox  # the user's rule says so
     outcome = run_shell(
-        command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, sandbox
-    )
+        command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, sandbox,
+        extra_env=unconfined_env(ctx) if verdict.unconfined else None,
+    )  # fmt: skip
     counts = parse_counts(outcome.output)
     passed, failed = counts if counts is not None else (None, None)
     data = {
