@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import sh
+from conftest import nexus, sh
 from hostile import API_KEY, Machine, commands, hostile_run, observations
 from scripted_model import call
 
@@ -189,3 +189,39 @@ def test_a_repository_made_inside_a_tracked_folder_is_not_committed(
     files = branch_files(machine, result.json()["branch"])
     assert "pkg/new.py" not in files
     assert "not committed: pkg (a git repository inside the project" in observations(server)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\\n\\nlQHYBGNexample0123456789abcdef\\n"
+        "-----END PGP PRIVATE KEY BLOCK-----",
+        "PuTTY-User-Key-File-3: ssh-ed25519\\nEncryption: none\\nPrivate-Lines: 1\\n"
+        "AAAAIABCDEF0123456789\\nPrivate-MAC: 0123abcd",
+    ],
+    ids=["pgp", "putty"],
+)
+def test_other_private_key_formats_are_not_committed_nor_journaled(
+    machine: Machine, model, key: str
+) -> None:
+    result, server, _ = hostile_run(machine, model, commands(f"printf -- '{key}\\n' > k.asc"))
+    assert result.code == 0
+    assert "k.asc" not in branch_files(machine, result.json()["branch"])
+    journal = machine.journal.read_text()
+    assert "lQHYBGNexample" not in journal and "AAAAIABCDEF0123456789" not in journal
+
+
+def test_lone_surrogates_from_the_model_neither_crash_nor_hide_the_run(
+    machine: Machine, model
+) -> None:
+    steps = [
+        call("run_command", "because \ud800 x", command="touch a.txt; echo \udc80"),
+        call("write_file", path="b\udc80.txt", content="x\n"),
+    ]
+    result, server, _ = hostile_run(machine, model, steps)
+    assert result.code == 0, result.stderr
+    assert "a.txt" in branch_files(machine, result.json()["branch"])
+    run_id = result.json()["run_id"]
+    for args in (["log", "--json"], ["show", run_id], ["log"], ["runs"]):
+        shown = nexus(machine.root, *args)
+        assert shown.code == 0 and "Traceback" not in shown.stderr, (args, shown.stderr)

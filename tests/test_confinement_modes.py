@@ -159,6 +159,14 @@ def test_the_run_start_event_describes_the_profile(machine: Machine, model) -> N
     assert "OPENAI_API_KEY" not in profile["env"]
 
 
+KEYRING = (
+    "import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "number = {'x86_64': 250, 'aarch64': 219}[os.uname().machine]  # keyctl\n"
+    "print('keyring', libc.syscall(number, 0, -4, 0), ctypes.get_errno())\n"
+)
+
+
 def test_landlock_commands_have_no_capabilities_sockets_or_host_secrets(
     machine: Machine, model, tmp_path: Path
 ) -> None:
@@ -187,9 +195,11 @@ def test_landlock_commands_have_no_capabilities_sockets_or_host_secrets(
         )
         steps = [
             call("write_file", path="probe.py", content=probe),
+            call("write_file", path="keyring.py", content=KEYRING),
             *commands(
                 "grep CapEff /proc/self/status; python3 probe.py; "
-                "for p in $(pgrep -f 'nexus run'); do cat /proc/$p/environ; done; true"
+                "for p in $(pgrep -f 'nexus run'); do cat /proc/$p/environ; done; "
+                "ipcmk -M 4096 || echo NO-SYSV-IPC; python3 keyring.py; true"
             ),
         ]
         result, server, events = hostile_run(machine, model, steps, **NO_BWRAP)
@@ -198,6 +208,8 @@ def test_landlock_commands_have_no_capabilities_sockets_or_host_secrets(
         assert "CapEff:\t0000000000000000" in said
         assert "REACHED" not in said and said.count("refused") == 2
         assert "OPENAI_API_KEY" not in said
+        assert "NO-SYSV-IPC" in said  # System V IPC: no namespace under Landlock, so refused
+        assert "keyring -1 13" in said  # keyctl refused (EACCES)
         with pytest.raises(BlockingIOError):
             udp.recv(10)
 

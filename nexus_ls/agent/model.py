@@ -167,7 +167,7 @@ class ChatModel:
         started = time.monotonic()
         kwargs: dict[str, Any] = {
             "model": self.name,
-            "messages": messages,
+            "messages": sendable(messages),
             "response_format": (
                 {"type": "json_object", "schema": schema}
                 if self.json_format == "json_object"
@@ -180,7 +180,7 @@ class ChatModel:
         return self._turn(response, started, parse_calls=False)
 
     def _create(self, history: list[dict[str, Any]]) -> Turn:
-        kwargs: dict[str, Any] = {"model": self.name, "messages": self._render(history)}
+        kwargs: dict[str, Any] = {"model": self.name, "messages": sendable(self._render(history))}
         if self.mode == "native":
             kwargs["tools"] = self.tools
         started = time.monotonic()
@@ -321,3 +321,15 @@ def tool_arguments(call: ToolCall) -> Any:
         return json.loads(call.arguments)
     except ValueError:
         return call.arguments
+
+
+def sendable(value: Any) -> Any:
+    """`value` with lone surrogates (a model's own text, bytes that were not UTF-8) shown as
+    escapes: the request body must be UTF-8, and one such character would fail the run."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {key: sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [sendable(item) for item in value]
+    return value

@@ -16,12 +16,14 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNO
 MIN_SECRET_CHARS = 8
 EXTRA_NAME = "secret"
 # Secrets of well-known shapes, found whatever their source (a file, a command's output).
-# A private key block is cut to its END line, or to the end of its base64 body.
+# A private key block (PEM, OpenSSH, PGP) is cut to its END line, or to the end of its
+# base64 body; a PuTTY key file to its MAC.
 SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
-        ("private-key", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----"
-         r"(?:[\s\S]{0,20000}?-----END \1PRIVATE KEY-----|(?:[\s+>|]*[A-Za-z0-9+/=]{8,})*)"),
+        ("private-key", r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----"
+         r"(?:[\s\S]{0,20000}?-----END \1PRIVATE KEY\2-----|(?:[\s+>|]*[A-Za-z0-9+/=]{8,})*)"),
+        ("putty-key", r"PuTTY-User-Key-File-\d+:[\s\S]{0,20000}?(?:Private-MAC: [0-9a-fA-F]+|$)"),
         ("aws-access-key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
         ("aws-secret-key", r"(?i:(?<=aws_secret_access_key)\s*[=:]\s*['\"]?)[A-Za-z0-9/+=]{40}"),
         ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})"),

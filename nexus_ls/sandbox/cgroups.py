@@ -82,3 +82,14 @@ def remove_leftovers(hierarchy: str | None, agent_pid: int) -> None:
     """Remove an agent's cgroup once it has ended (killed stragglers first)."""
     if hierarchy:
         _remove(Path(hierarchy) / f"nexus-{agent_pid}")
+
+
+def prune_stale(hierarchy: str | None) -> None:
+    """Remove the cgroups of agents long gone (their host was killed before it could)."""
+    if not hierarchy:
+        return
+    for group in Path(hierarchy).glob("nexus-*"):
+        pid = group.name.removeprefix("nexus-")
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            with contextlib.suppress(OSError):
+                group.rmdir()  # fails, and is kept, while any process is still in it

@@ -20,7 +20,10 @@ from nexus_ls.sandbox.rlimits import human_size
 
 SUMMARY_LIMIT = 72
 DEFAULT_SIZE_LIMIT = 10 << 20
-PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# PEM and OpenSSH keys, PGP secret key blocks, PuTTY key files.
+PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|^\+?PuTTY-User-Key-File-\d+:"
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def commit_step(
         "-F",
         "-",
         env={**NEXUS_IDENTITY, **env},
-        stdin=message.encode(),
+        stdin=message.encode("utf-8", "replace"),  # a model's lone surrogate, say
     )
     outcome.sha = git(worktree, "rev-parse", "HEAD", env=env)
     return outcome

@@ -19,7 +19,7 @@ from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import bwrap, landlock
-from nexus_ls.sandbox.cgroups import pids_hierarchy
+from nexus_ls.sandbox.cgroups import pids_hierarchy, prune_stale
 from nexus_ls.sandbox.profile import (
     SandboxProfile,
     build_profile,
@@ -106,6 +106,7 @@ def prepare(
     if mode != "off" and os.geteuid() == 0 and settings.limits.processes:
         # The kernel never counts root's processes against RLIMIT_NPROC.
         cgroup = pids_hierarchy()
+        prune_stale(cgroup)
         if cgroup is None:
             notes.append(
                 "process limit not enforced: NEXUS runs as root, whose processes the kernel "

@@ -28,8 +28,19 @@ _CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # the same on every architecture
 _PR_SET_NO_NEW_PRIVS, _PR_SET_PDEATHSIG = 38, 1
 _PR_CAPBSET_DROP, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
-# Per architecture: (audit arch, socket, io_uring_setup, first x32 number or 0).
-_SYSCALLS = {"x86_64": (0xC000003E, 41, 425, 0x40000000), "aarch64": (0xC00000B7, 198, 425, 0)}
+# Per architecture: (audit arch, socket, first x32 number or 0, calls refused outright:
+# io_uring_setup, which opens sockets without socket(2); System V IPC, which reaches the
+# host's shared memory, queues and semaphores without a namespace; the kernel keyring).
+_SYSCALLS = {
+    "x86_64": (
+        0xC000003E, 41, 0x40000000,
+        (425, 29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, 248, 249, 250),
+    ),
+    "aarch64": (
+        0xC00000B7, 198, 0,
+        (425, 186, 187, 188, 189, 190, 191, 192, 193, 194, 195, 196, 197, 217, 218, 219),
+    ),
+}  # fmt: skip
 _AF_INET, _AF_INET6, _AF_NETLINK = 2, 10, 16
 _PATH_BENEATH, _NET_PORT = 1, 2
 _VERSION_FLAG = 1
@@ -189,12 +200,13 @@ def drop_capabilities() -> None:
 def socket_filter(network: bool) -> bytes | None:
     """A seccomp program that refuses socket(2) (but socketpair): Landlock confines TCP
     only, and a unix socket of the host (Docker's, an ssh agent's) is reached by path.
-    With the network granted, internet and netlink sockets are allowed again. None on
-    architectures this does not know."""
+    With the network granted, internet and netlink sockets are allowed again. It also
+    refuses what bubblewrap's namespaces would have kept apart: io_uring, System V IPC,
+    the keyring. None on architectures this does not know."""
     numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         return None
-    arch, socket_nr, io_uring_nr, x32 = numbers
+    arch, socket_nr, x32, refused = numbers
     allow, deny = 0x7FFF0000, 0x00050000 | errno.EACCES
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     families = [_AF_INET, _AF_INET6, _AF_NETLINK] if network else []
@@ -206,9 +218,9 @@ def socket_filter(network: bool) -> bytes | None:
     ]
     if x32:
         program += [(jge, 0, 1, x32), (ret, 0, 0, deny)]
+    for number in refused:
+        program += [(jeq, 0, 1, number), (ret, 0, 0, deny)]
     program += [
-        (jeq, 0, 1, io_uring_nr),  # io_uring can open sockets without socket(2)
-        (ret, 0, 0, deny),
         (jeq, 1, 0, socket_nr),
         (ret, 0, 0, allow),
         (ld, 0, 0, 16),  # the address family, socket's first argument
