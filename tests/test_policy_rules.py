@@ -143,6 +143,16 @@ def test_substitutions_and_redirections_never_run_unconfined() -> None:
         assert policy.decide(line).unconfined is False, line
 
 
+def granting(networked: str) -> Policy:
+    """A user's policy that lets `git status` out of the sandbox and gives `networked` the
+    network."""
+    rules = [
+        {"command": "git status", "decision": "allow", "sandbox": False},
+        {"command": networked, "decision": "allow", "network": True},
+    ]
+    return Policy(parse_rules(rules, "policy.toml", may_grant=True))
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -157,15 +167,7 @@ def test_substitutions_and_redirections_never_run_unconfined() -> None:
 )
 def test_grants_go_by_the_command_as_written(line: str) -> None:
     """Spellings that dodge a deny are caught, but they must not earn what a rule grants."""
-    rules = parse_rules(
-        [
-            {"command": "git status", "decision": "allow", "sandbox": False},
-            {"command": "git fetch", "decision": "allow", "network": True},
-        ],
-        "p",
-        may_grant=True,
-    )
-    policy = Policy(rules)
+    policy = granting("git fetch")
     assert policy.decide("git status --short").unconfined is True
     assert policy.decide(line).unconfined is False
     fetch = line.replace("status", "fetch")
@@ -221,15 +223,7 @@ def test_a_repository_cannot_take_away_the_question_a_push_gets() -> None:
 def test_a_grant_covers_one_plain_command_only(line: str) -> None:
     from nexus_ls.tools.gate import CommandGate
 
-    rules = parse_rules(
-        [
-            {"command": "git status", "decision": "allow", "sandbox": False},
-            {"command": "git push", "decision": "allow", "network": True},
-        ],
-        "p",
-        may_grant=True,
-    )
-    policy = Policy(rules)
+    policy = granting("git push")
     assert policy.decide(line).unconfined is False
     assert decide(policy, line.replace("git status", "git push"), network=True)[0] != "allow"
     gate = CommandGate(Policy(), lambda request: ("run", "the test"))
