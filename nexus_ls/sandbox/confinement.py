@@ -9,6 +9,7 @@ off, which every run then states.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import sys
@@ -153,8 +154,6 @@ def wrap(profile: SandboxProfile, command: str, network: bool = False) -> list[s
 
 
 def _landlock_spec(profile: SandboxProfile, network: bool) -> str:
-    import json
-
     spec: dict[str, Any] = {
         "abi": profile.landlock_abi,
         "network": network,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 from dataclasses import asdict, dataclass
 
 from nexus_ls.errors import NexusError
@@ -49,20 +48,6 @@ class ResourceLimits:
             ("--as", self.address_space),
         )
         return [f"{flag}={value}" for flag, value in pairs if value]
-
-    def apply(self) -> None:
-        """Set these limits on the calling process (the Landlock launcher, before exec)."""
-        pairs = (
-            (resource.RLIMIT_FSIZE, self.file_size),
-            (resource.RLIMIT_NPROC, self.processes),
-            (resource.RLIMIT_CPU, self.cpu_time),
-            (resource.RLIMIT_AS, self.address_space),
-        )
-        for which, value in pairs:
-            if value:
-                _, hard = resource.getrlimit(which)
-                capped = value if hard == resource.RLIM_INFINITY else min(value, hard)
-                resource.setrlimit(which, (capped, capped))
 
 
 def parse_size(value: object, name: str) -> int:
