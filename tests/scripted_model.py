@@ -42,6 +42,16 @@ def http_error(status: int, message: str = "scripted failure") -> Reply:
     return {"status": status, "error": message}
 
 
+def hang() -> Reply:
+    """A request that is never answered (the server holds it until the test ends)."""
+    return {"hang": True}
+
+
+def raw_body(body: str, status: int = 200) -> Reply:
+    """An answer whose body is exactly `body` (e.g. an HTML error page with status 200)."""
+    return {"raw": body, "raw_status": status}
+
+
 def refuse_tools(then: Reply) -> Callable[[dict[str, Any]], Reply]:
     """Answer 400 when the request offers `tools` (an endpoint without tool calling)."""
 
@@ -68,6 +78,7 @@ class ScriptedModel:
         self.requests: list[dict[str, Any]] = []
         self.hits: list[tuple[str, str]] = []  # (method, path) of every HTTP request
         self._lock = threading.Lock()
+        self.released = threading.Event()  # ends every `hang` at shutdown
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -80,6 +91,7 @@ class ScriptedModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -139,6 +151,17 @@ class ScriptedModel:
                     )
                     return
                 reply = model.next_reply(body)
+                if reply.get("hang"):
+                    model.released.wait()
+                    return
+                if "raw" in reply:
+                    data = reply["raw"].encode()
+                    self.send_response(reply["raw_status"])
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if "status" in reply:
                     self.send_json(reply["status"], {"error": {"message": reply["error"]}})
                     return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def run(
         cancel=cancel,
         notify=lambda level, msg, data: emit(level, "model", msg, data=data),
     )
+    model.deadline = time.monotonic() + limits.wall_time  # naming the model counts too
 
     on_change = StepCommits(
         worktree,

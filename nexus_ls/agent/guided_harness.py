@@ -73,7 +73,9 @@ class Harness(Agent):
     ) -> Any:
         """One constrained model call, journaled like `Agent.ask` journals a turn."""
         self.before_model_call()
-        value, turn = self.model.complete_json(messages, schema, max_tokens)
+        value, turn = self.call_model(
+            lambda: self.model.complete_json(messages, schema, max_tokens)
+        )
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens
         self.emit(

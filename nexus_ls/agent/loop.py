@@ -11,16 +11,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from nexus_ls.agent import prompts
-from nexus_ls.agent.model import ChatModel, ToolCall, Turn, tool_arguments
+from nexus_ls.agent.model import ChatModel, ModelError, ToolCall, Turn, tool_arguments
 from nexus_ls.config import Limits
 from nexus_ls.tools import ToolContext, ToolResult, call_tool
 
 Emit = Callable[..., None]  # emit(level, category, message, *, step=None, data=None)
 # tool, summary, rationale, step -> a note for the model (e.g. what was not committed)
 OnChange = Callable[[str, str, str, int], "str | None"]
+T = TypeVar("T")
 FILE_TOOLS = frozenset({"write_file", "edit_file", "run_command", "run_tests"})
 
 
@@ -56,6 +57,7 @@ class Agent:
         self.steps = 0
         self.tokens = {"prompt": 0, "completion": 0}
         self.started = time.monotonic()
+        model.deadline = min(model.deadline, self.started + limits.wall_time)
         self.failing: tuple[str, int] = ("", 0)
 
     def run(self, task: str, context: str = "") -> Outcome:
@@ -83,9 +85,18 @@ class Agent:
         if self.steps >= self.limits.max_steps:
             raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
 
+    def call_model(self, call: Callable[[], T]) -> T:
+        """A model call; one that ends because the run was cancelled or ran out of time
+        ends the run as that, not as the endpoint's failure."""
+        try:
+            return call()
+        except ModelError:
+            self.check_limits()
+            raise
+
     def ask(self, history: list[dict[str, Any]]) -> Turn:
         self.before_model_call()
-        turn = self.model.complete(history)
+        turn = self.call_model(lambda: self.model.complete(history))
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens
         history.append({"role": "assistant", "content": turn.raw, "calls": turn.calls})
@@ -113,8 +124,13 @@ class Agent:
     def act(self, call: ToolCall, turn: Turn, history: list[dict[str, Any]]) -> Outcome | None:
         step = self.next_step()
         if call.name == "finish":
-            args = tool_arguments(call)
-            args = args if isinstance(args, dict) else {}
+            args = tool_arguments(call) if call.arguments.strip() else {}
+            if not isinstance(args, dict):  # unreadable: not a success, the model may retry
+                result = call_tool(self.ctx, "finish", call.arguments)
+                self.record(step, call, turn, result, 0)
+                history.append({"role": "tool", "call": call, "content": result.output})
+                self.watch_repeats(call, result, history)
+                return None
             ok = args.get("success", True) is not False
             summary = str(args.get("summary") or turn.text or "finished")
             self.emit(
@@ -189,7 +205,8 @@ class Agent:
         return self.steps
 
     def remaining(self) -> float:
-        return self.limits.wall_time - (time.monotonic() - self.started)
+        """Seconds left of the run's wall time (the model's calls share the deadline)."""
+        return self.model.deadline - time.monotonic()
 
     def check_limits(self) -> None:
         if self.cancel.is_set():

@@ -8,11 +8,12 @@ other endpoint problem into a one-line `ModelError` that says what to set.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 
@@ -20,6 +21,7 @@ from nexus_ls.agent import textmode
 from nexus_ls.config import ModelSettings
 
 Notify = Callable[[str, str, dict[str, Any]], None]  # level, message, data
+T = TypeVar("T")
 
 
 class ModelError(Exception):
@@ -28,6 +30,14 @@ class ModelError(Exception):
 
 class Refused(ModelError):
     """The endpoint answered 400/422: the request's shape, not the endpoint, is the problem."""
+
+
+class Interrupted(ModelError):
+    """The run was cancelled, or ran out of time, while a model call was in flight."""
+
+
+class NotJSON(Exception):
+    """A 200 answer whose body is not JSON: a proxy's error page, a server mid-restart."""
 
 
 @dataclass
@@ -47,11 +57,22 @@ class Turn:
     latency_ms: int = 0
 
 
-_RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError)
+_RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    NotJSON,
+)
+# How often a call in flight looks at the cancel flag and the clock.
+POLL = 0.05
 
 
 class ChatModel:
-    """Chat completions with tools; switches to the text fallback when tools are refused."""
+    """Chat completions with tools; switches to the text fallback when tools are refused.
+
+    Every call is bounded by `deadline` (a `time.monotonic()` value; the run's wall time),
+    and a cancel interrupts a call in flight: no limit waits on the endpoint.
+    """
 
     def __init__(
         self,
@@ -71,6 +92,8 @@ class ChatModel:
         self.cancel = cancel or threading.Event()
         self.retries = retries
         self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.deadline = math.inf
         self.url = settings.base_url or "https://api.openai.com/v1"
         self.client = openai.OpenAI(
             base_url=settings.base_url or None,
@@ -122,11 +145,51 @@ class ChatModel:
         except ValueError:
             return None, turn
 
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _call(self, create: Callable[[], T]) -> T:
+        """`create` in a worker thread, so that a cancel or the deadline ends the wait even
+        when the endpoint never answers; the abandoned request dies with the process."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                box["value"] = create()
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, daemon=True, name="nexus-model-call").start()
+        while not done.wait(POLL):
+            if self.cancel.is_set():
+                raise Interrupted("cancelled while waiting for the model")
+            if self.time_left() <= 0:
+                raise Interrupted(f"time ran out while waiting for the model at {self.url}")
+        if "error" in box:
+            error = box["error"]
+            if isinstance(error, ValueError) and not isinstance(error, openai.OpenAIError):
+                raise NotJSON(f"the endpoint at {self.url} answered with a body that is not JSON")
+            raise error
+        value: T = box["value"]
+        return value
+
+    def call_timeout(self) -> float:
+        """The client's timeout for one request: never past the run's deadline."""
+        left = self.time_left()
+        if self.cancel.is_set():
+            raise Interrupted("cancelled while waiting for the model")
+        if left <= 0:
+            raise Interrupted(f"time ran out before the model at {self.url} could be asked")
+        return max(0.1, min(self.timeout, left))
+
     def _with_retries(self, create: Callable[[], Turn], tool_fallback: bool) -> Turn:
         attempt = 0
         while True:
             try:
-                return create()
+                return self._call(create)
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 if tool_fallback and self.mode == "native" and self.settings.tool_mode == "auto":
                     self.mode = "text"
@@ -144,6 +207,8 @@ class ChatModel:
                 if attempt >= limit:
                     raise ModelError(_describe(exc, self.url, attempt)) from exc
                 delay = self.retry_delay * 2**attempt
+                if delay >= self.time_left():
+                    raise ModelError(_describe(exc, self.url, attempt)) from exc
                 attempt += 1
                 self.notify(
                     "WARNING",
@@ -176,7 +241,7 @@ class ChatModel:
             "temperature": 0,
             "max_tokens": max_tokens,
         }
-        response = self.client.chat.completions.create(**kwargs)
+        response = self.client.chat.completions.create(**kwargs, timeout=self.call_timeout())
         return self._turn(response, started, parse_calls=False)
 
     def _create(self, history: list[dict[str, Any]]) -> Turn:
@@ -184,7 +249,7 @@ class ChatModel:
         if self.mode == "native":
             kwargs["tools"] = self.tools
         started = time.monotonic()
-        response = self.client.chat.completions.create(**kwargs)
+        response = self.client.chat.completions.create(**kwargs, timeout=self.call_timeout())
         return self._turn(response, started, parse_calls=True)
 
     def _turn(self, response: Any, started: float, parse_calls: bool) -> Turn:
@@ -252,7 +317,8 @@ class ChatModel:
 
     def _available(self) -> list[str]:
         try:
-            return [m.id for m in self.client.models.list()]
+            listed = self._call(lambda: self.client.models.list(timeout=self.call_timeout()))
+            return [m.id for m in listed]
         except openai.APIConnectionError as exc:
             raise ModelError(_describe(exc, self.url, 0)) from exc
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -298,6 +364,8 @@ def _short(exc: Exception) -> str:
 
 
 def _describe(exc: Exception, url: str, attempts: int) -> str:
+    if isinstance(exc, NotJSON):
+        return f"{exc} (after {attempts + 1} tries); check that it is an OpenAI-compatible API"
     if isinstance(exc, openai.APITimeoutError):
         return (
             f"the model at {url} did not answer in time after {attempts + 1} tries; "
