@@ -30,7 +30,8 @@ from nexus_ls.journal import (
 )
 from nexus_ls.models.bundled import intro as bundled_intro
 from nexus_ls.models.resolve import resolve
-from nexus_ls.runs import RunRecord, RunStore
+from nexus_ls.run_recovery import list_runs, run_store
+from nexus_ls.runs import NoSuchRun, RunRecord
 from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
 from nexus_ls.sandbox.settings import resolve_sandbox
 
@@ -207,7 +208,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return code
     from nexus_ls.supervisor import Supervisor
 
-    record = RunStore(ws.state_dir).list()[0]
+    record = run_store(ws).list()[0]
     print(f"\n$ git branch --list 'nexus/*'   (in {root})")
     print(git(ws.root, "branch", "--list", "nexus/*"))
     print(f"\n$ nexus diff {record.id}")
@@ -268,13 +269,16 @@ def for_terminal(diff: str) -> str:
 
 
 def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
-    records = RunStore(ws.state_dir).list()
+    listed = list_runs(ws)
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=1))
+        print(json.dumps([r.to_json() for r in listed], indent=1))
         return 0
-    if not records:
+    if not listed:
         print('no runs yet; start one with: nexus run "TASK"')
-    for r in records:
+    for r in listed:
+        if not isinstance(r, RunRecord):  # damaged or orphaned: say what is wrong
+            print(printable(f"{r.id}  {r.status:<22}           {r.error}"))
+            continue
         task = r.task if len(r.task) <= 50 else r.task[:49] + "…"
         review = f" ({r.review})" if r.review else ""
         print(printable(f"{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}"))
@@ -282,7 +286,7 @@ def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
-    record = RunStore(ws.state_dir).find(args.run)
+    record = run_store(ws).find(args.run)
     events = Journal.for_state_dir(ws.state_dir).query(run=record.id)
     if args.json:
         print(json.dumps({"run": record.to_json(), "events": events}, indent=1))
@@ -315,13 +319,27 @@ def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:
 def cmd_discard(ws: Workspace, args: argparse.Namespace) -> int:
     from nexus_ls.supervisor import Supervisor
 
-    record = Supervisor(ws).discard(args.run)
-    print(f"discarded {record.id}: worktree and branch {record.branch} removed")
+    entry = Supervisor(ws).discard(args.run)
+    if isinstance(entry, RunRecord):
+        print(f"discarded {entry.id}: worktree and branch {entry.branch} removed")
+    else:
+        print(f"discarded {entry.status} run {entry.id}: its branch, worktree and record removed")
     return 0
 
 
+def journaled_run(ws: Workspace, prefix: str) -> str:
+    """The run whose events to read: a record's id (damaged records too), or the id of a
+    run whose record is gone but whose events the journal holds."""
+    try:
+        return run_store(ws).match(prefix)
+    except NoSuchRun:
+        if Journal.for_state_dir(ws.state_dir).query(run=prefix, limit=1):
+            return prefix
+        raise
+
+
 def log_filters(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    run = RunStore(ws.state_dir).find(args.run).id if args.run else None
+    run = journaled_run(ws, args.run) if args.run else None
     if args.category and args.category not in CATEGORIES:
         raise NexusError(f"--category {args.category!r} is not one of {', '.join(CATEGORIES)}")
     if args.limit is not None and args.limit < 0:
@@ -360,7 +378,7 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
-    run = RunStore(ws.state_dir).find(args.run).id if args.run else None
+    run = journaled_run(ws, args.run) if args.run else None
     text = export(Journal.for_state_dir(ws.state_dir).query(run=run), args.format)
     if args.format == "jsonl":
         text = json_safe(text)

@@ -39,9 +39,13 @@ class RunSandbox:
     lines: list[Line] = field(default_factory=list)  # to journal at the run's start
 
 
-def make_sandbox(ws: Workspace, run_id: str, settings: SandboxSettings) -> RunSandbox:
-    """Snapshot, policy, worktree and profile of a new run (the mode was checked first)."""
+def make_sandbox(
+    ws: Workspace, run_id: str, settings: SandboxSettings, on_base: Callable[[str], None]
+) -> RunSandbox:
+    """Snapshot, policy, worktree and profile of a new run (the mode was checked first);
+    `on_base` records the base before the branch exists, so a kill leaves nothing unnamed."""
     base = take_snapshot(ws, sensitive=settings.sensitive_files)
+    on_base(base.sha)
     policy, policy_notes = build_policy(
         settings.allow, settings.rules, repository_policy(ws, base.sha)
     )

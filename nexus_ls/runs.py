@@ -7,13 +7,18 @@ directory read. The journal holds the detail; this holds what `nexus runs` shows
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.journal.events import now_iso
@@ -21,6 +26,9 @@ from nexus_ls.journal.redact import Redactor
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+REVIEWS = (None, "accepted", "discarded")
+# A run id names a directory and a branch: letters, digits, '-' and '_', never a path.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 
 
 _last_ms = 0
@@ -64,6 +72,67 @@ class RunRecord:
         return asdict(self)
 
 
+class NoSuchRun(NexusError):
+    """No record has this id (nor begins with it)."""
+
+
+class DamagedRecord(NexusError):
+    """A run record that cannot be read as one: listed as damaged, never used."""
+
+    def __init__(self, run_id: str, problem: str) -> None:
+        self.run_id, self.problem = run_id, problem
+        super().__init__(
+            f"run {run_id}'s record is damaged ({problem}); `nexus discard {run_id}` removes "
+            "the run and its record"
+        )
+
+
+@dataclass
+class Damaged:
+    """What `nexus runs` shows for a record it cannot read."""
+
+    id: str
+    error: str
+    status: str = "damaged"
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+_OPTIONAL_TEXT = ("ended", "error", "model", "host_started", "review", "sandbox")
+
+
+def check_record(raw: object, run_id: str) -> RunRecord:
+    """A record from its parsed JSON, or DamagedRecord saying what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise DamagedRecord(run_id, f"it holds {type(raw).__name__}, not an object")
+    if raw.get("id") != run_id:
+        raise DamagedRecord(run_id, f"its id {raw.get('id')!r} is not its file's name")
+    known = {f.name: f for f in fields(RunRecord)}
+    values = {k: v for k, v in raw.items() if k in known}
+    for name, value in values.items():
+        if name in _OPTIONAL_TEXT and value is None:
+            continue
+        wanted: Any = {"steps": int, "host_pid": (int, type(None)), "tokens": dict}.get(name, str)
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            raise DamagedRecord(run_id, f"{name} is {type(value).__name__}, not {_kind(wanted)}")
+    if not isinstance(values.get("task"), str):
+        raise DamagedRecord(run_id, "it has no task")
+    if values.get("status", "queued") not in STATUSES:
+        raise DamagedRecord(run_id, f"status {values['status']!r} is not one NEXUS writes")
+    if values.get("review") not in REVIEWS:
+        raise DamagedRecord(run_id, f"review {values['review']!r} is not one NEXUS writes")
+    tokens = values.get("tokens", {})
+    if not all(isinstance(n, int) for n in tokens.values()):
+        raise DamagedRecord(run_id, "its token counts are not numbers")
+    return RunRecord(**values)
+
+
+def _kind(wanted: Any) -> str:
+    names = {int: "a number", str: "text", dict: "an object"}
+    return names.get(wanted, "a number or null")
+
+
 def process_started(pid: int) -> str | None:
     """A process's start time in clock ticks since boot (Linux), or None where unknown."""
     try:
@@ -85,51 +154,127 @@ def host_alive(pid: int | None, started: str | None) -> bool:
     return started is None or process_started(pid) in (None, started)
 
 
+# Called with a record just found interrupted, before it is saved: fill in what its host
+# could not (the branch's head, commits whose events were lost).
+Recover = Callable[[RunRecord], None]
+
+
 class RunStore:
     """Reads and writes run records; a run whose host process is gone reads as `interrupted`."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, recover: Recover | None = None) -> None:
         self.redactor = Redactor()
         self.dir = state_dir / "runs"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.recover = recover
 
     def save(self, record: RunRecord) -> None:
-        """Write atomically; secrets in the task, summary or error never reach the file."""
+        """Write atomically and durably (fsync before rename: a crash leaves the old record
+        or the new one, never an empty file); secrets never reach the file."""
+        if not RUN_ID.fullmatch(record.id):
+            raise NexusError(f"run id {record.id!r} is not valid")
         path = self.dir / f"{record.id}.json"
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        data = self.redactor.scrub(record.to_json())
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        data = json.dumps(self.redactor.scrub(record.to_json()), indent=1).encode("utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+        _fsync_dir(self.dir)
+
+    def remove(self, run_id: str) -> None:
+        """Drop a record (a run that never started, or a damaged record being discarded)."""
+        if RUN_ID.fullmatch(run_id):
+            (self.dir / f"{run_id}.json").unlink(missing_ok=True)
+
+    def read(self, run_id: str) -> RunRecord:
+        """The record as stored, or DamagedRecord."""
+        path = self.dir / f"{run_id}.json"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise DamagedRecord(run_id, "it is not UTF-8 text") from None
+        except IsADirectoryError:
+            raise DamagedRecord(run_id, "it is a directory") from None
+        except FileNotFoundError:
+            raise NoSuchRun(f"no run matches {run_id!r}; `nexus runs` lists them") from None
+        except OSError as exc:
+            raise DamagedRecord(run_id, f"it cannot be read: {exc.strerror}") from None
+        if not text.strip():
+            raise DamagedRecord(run_id, "it is empty")
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise DamagedRecord(run_id, f"it is not JSON: {exc}") from None
+        return check_record(raw, run_id)
 
     def load(self, run_id: str) -> RunRecord:
-        path = self.dir / f"{run_id}.json"
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        known = {f.name for f in fields(RunRecord)}
-        record = RunRecord(**{k: v for k, v in raw.items() if k in known})
-        if record.status in ("queued", "running") and not host_alive(
-            record.host_pid, record.host_started
-        ):
-            record.status = "interrupted"
-            record.error = record.error or "the process that ran it stopped before the run ended"
-            record.ended = record.ended or now_iso()
-            self.save(record)
-            # Its host could not remove the run's private home and /tmp: do it now.
-            shutil.rmtree(self.dir.parent / "sandbox" / record.id, ignore_errors=True)
+        record = self.read(run_id)
+        if not record.finished and not host_alive(record.host_pid, record.host_started):
+            with self._recovering():
+                record = self.read(run_id)  # another reader may have done it meanwhile
+                if not record.finished and not host_alive(record.host_pid, record.host_started):
+                    self._mark_interrupted(record)
         return record
 
+    def _mark_interrupted(self, record: RunRecord) -> None:
+        record.status = "interrupted"
+        record.error = record.error or "the process that ran it stopped before the run ended"
+        record.ended = record.ended or now_iso()
+        if self.recover:
+            self.recover(record)
+        self.save(record)
+        # Its host could not remove the run's private home and /tmp: do it now.
+        shutil.rmtree(self.dir.parent / "sandbox" / record.id, ignore_errors=True)
+
+    @contextmanager
+    def _recovering(self) -> Iterator[None]:
+        """One reader at a time recovers a run, so its lost events are journaled once."""
+        with open(self.dir / ".recover.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
     def ids(self) -> list[str]:
-        return sorted((p.stem for p in self.dir.glob("*.json")), reverse=True)
+        found = (p.stem for p in self.dir.glob("*.json"))
+        return sorted((run_id for run_id in found if RUN_ID.fullmatch(run_id)), reverse=True)
+
+    def scan(self) -> list[RunRecord | Damaged]:
+        """Every record, newest first; one that cannot be read is listed as damaged."""
+        found: list[RunRecord | Damaged] = []
+        for run_id in self.ids():
+            try:
+                found.append(self.load(run_id))
+            except DamagedRecord as exc:
+                found.append(Damaged(run_id, exc.problem))
+            except NoSuchRun:
+                continue  # removed while listing
+        return found
 
     def list(self) -> list[RunRecord]:
-        """Newest first."""
-        return [self.load(run_id) for run_id in self.ids()]
+        """Readable records, newest first."""
+        return [r for r in self.scan() if isinstance(r, RunRecord)]
 
-    def find(self, prefix: str) -> RunRecord:
-        """Resolve a run id or any unique prefix of one."""
+    def match(self, prefix: str) -> str:
+        """The run id `prefix` names (all of an id, or a unique beginning of one)."""
         matches = [run_id for run_id in self.ids() if run_id.startswith(prefix)] if prefix else []
         if not matches:
-            raise NexusError(f"no run matches {prefix!r}; `nexus runs` lists them")
+            raise NoSuchRun(f"no run matches {prefix!r}; `nexus runs` lists them")
         if len(matches) > 1 and prefix not in matches:
             shown = ", ".join(matches[:5])
             raise NexusError(f"{prefix!r} matches several runs ({shown}); give more of the id")
-        return self.load(prefix if prefix in matches else matches[0])
+        return prefix if prefix in matches else matches[0]
+
+    def find(self, prefix: str) -> RunRecord:
+        """Resolve a run id or any unique prefix of one."""
+        return self.load(self.match(prefix))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

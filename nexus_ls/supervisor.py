@@ -23,8 +23,16 @@ from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal, now_iso
 from nexus_ls.models.embedded import ensure_server
+from nexus_ls.run_recovery import (
+    Damaged,
+    Orphan,
+    branch_head,
+    find_leftover,
+    remove_leftover,
+    run_store,
+)
 from nexus_ls.run_sandbox import agent_environment, host_secrets, make_sandbox, tear_down
-from nexus_ls.runs import RunRecord, RunStore, new_run_id, process_started
+from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, new_run_id, process_started
 from nexus_ls.sandbox import (
     Workspace,
     accept,
@@ -35,6 +43,7 @@ from nexus_ls.sandbox import (
 )
 from nexus_ls.sandbox.confinement import choose_mode
 from nexus_ls.sandbox.processes import keep_private
+from nexus_ls.sandbox.worktree import worktree_path
 
 EventHook = Callable[[dict[str, Any]], None]
 # (run, request) -> ("once" | "run" | "deny", who decided, in words)
@@ -70,7 +79,7 @@ class Supervisor:
         self.approver = approver
         self.on_finish = on_finish
         self.journal = Journal.for_state_dir(ws.state_dir)
-        self.store = RunStore(ws.state_dir)
+        self.store = run_store(ws)
         self.on_event = on_event
         self.handles: dict[str, RunHandle] = {}
         self._lock = threading.Lock()
@@ -91,10 +100,22 @@ class Supervisor:
             host_started=process_started(os.getpid()),
             model=settings.model.model,
             branch=branch_name(run_id),
+            worktree=str(worktree_path(self.ws, run_id)),
         )
-        box = make_sandbox(self.ws, run_id, settings.sandbox)
-        record.base = record.head = box.base
-        record.worktree = str(box.worktree)
+        self.store.save(record)  # `queued`, before any git state: a kill leaves a record
+
+        def on_base(base: str) -> None:
+            record.base = record.head = base
+            self.store.save(record)
+
+        try:
+            box = make_sandbox(self.ws, run_id, settings.sandbox, on_base)
+        except BaseException:
+            # Nothing ran: take back what was made, so a failed start leaves nothing behind.
+            with contextlib.suppress(NexusError, OSError):
+                discard(self.ws, run_id)
+            self.store.remove(run_id)
+            raise
         record.sandbox = box.profile.mode
         record.status = "running"
         self.store.save(record)
@@ -397,6 +418,11 @@ class Supervisor:
             raise NexusError(
                 f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
             )
+        if not record.base:
+            raise NexusError(
+                f"run {record.id} stopped before its snapshot was made; there is nothing to "
+                f"review, and `nexus discard {record.id}` removes it"
+            )
         return record
 
     def accept(self, run: str) -> tuple[RunRecord, list[str]]:
@@ -410,17 +436,41 @@ class Supervisor:
         self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
         return record, paths
 
-    def discard(self, run: str) -> RunRecord:
-        """Remove a finished run's worktree and branch; the journal keeps its diff."""
-        record = self.reviewable(run)
+    def discard(self, run: str) -> RunRecord | Damaged | Orphan:
+        """Remove a finished run's worktree and branch; the journal keeps its diff. A run
+        with no readable record (damaged, or only orphaned git state) is removed too."""
+        try:
+            record = self.store.find(run)
+        except (DamagedRecord, NoSuchRun):
+            return self._discard_leftover(run)
+        if not record.finished:
+            raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
+        if record.review == "discarded":
+            raise NexusError(
+                f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
+            )
         head = self.head(record)
-        diff = net_diff(self.ws, record.base, head)
+        diff = net_diff(self.ws, record.base, head) if record.base else ""
         discard(self.ws, record.id)
         record.review = "discarded"
         self.store.save(record)
         self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
                   {"diff": diff, "head": head})  # fmt: skip
         return record
+
+    def _discard_leftover(self, run: str) -> Damaged | Orphan:
+        entry = find_leftover(self.ws, self.store, run)
+        raw = ""
+        with contextlib.suppress(OSError, ValueError):
+            raw = (self.store.dir / f"{entry.id}.json").read_text(errors="replace")
+        head = branch_head(self.ws, branch_name(entry.id))  # its commits stay reachable by id
+        remove_leftover(self.ws, self.store, entry)
+        self.journal.log(
+            "INFO", "run", f"{entry.status} run {entry.id} discarded: {entry.error}",
+            run=entry.id, agent=entry.id,
+            data={**entry.to_json(), "record": raw[:20_000], "head": head},
+        )  # fmt: skip
+        return entry
 
 
 def no_one_to_ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:

@@ -195,3 +195,25 @@ async def test_a_client_without_progress_still_gets_events_and_the_outcome(
     told = await editor.until(lambda: editor.shown(f"NEXUS run {run_id} failed: "), "message")
     assert "the test script has no more replies" in told[0]
     assert editor.messages[-1].type == types.MessageType.Warning
+
+
+async def test_a_damaged_record_is_listed_and_refused_by_name(
+    editor: Editor, tmp_path: Path, model
+) -> None:
+    repo = make_repo(tmp_path / "p", {"calc.py": CALC})
+    server = model([call("finish", "Nothing to do.", summary="done")])
+    await editor.start([repo], "neovim", {"baseUrl": server.url})
+    run_id = await editor.run("look")
+    await editor.finished(run_id)
+    damaged = "20200101-000000000-bad0"
+    (repo / ".git" / "nexus" / "runs" / f"{damaged}.json").write_text('{"id": "x"')
+
+    runs = await editor.command("nexus.runs", {})
+
+    assert [(r["runId"], r["status"]) for r in runs] == [
+        (run_id, "succeeded"),
+        (damaged, "damaged"),
+    ]
+    assert runs[1]["error"].startswith("it is not JSON")
+    with pytest.raises(Exception, match=f"run {damaged}'s record is damaged"):
+        await editor.command("nexus.accept", {"runId": damaged})

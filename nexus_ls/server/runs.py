@@ -12,6 +12,7 @@ from nexus_ls.config import RunSettings, check_limits
 from nexus_ls.errors import NexusError
 from nexus_ls.models.bundled import intro as bundled_intro
 from nexus_ls.models.resolve import resolve
+from nexus_ls.run_recovery import Listed, list_runs
 from nexus_ls.runs import RunRecord
 from nexus_ls.sandbox.settings import resolve_sandbox
 from nexus_ls.server.app import NexusServer, off_loop, one_object, user_error
@@ -162,16 +163,19 @@ def register(server: NexusServer) -> None:
     async def runs(ls: NexusServer, *args: Any) -> list[dict[str, Any]]:
         if args:
             one_object(args)
-        records: list[RunRecord] = []
+        listed: list[Listed] = []
         states = [ls.state(root) for root in ls.folders()]
         for state in states:
-            if state.supervisor is not None:
-                records.extend(await off_loop(state.supervisor.store.list))
+            if (supervisor := state.supervisor) is not None:
+                listed.extend(await off_loop(list_runs, supervisor.ws, supervisor.store))
         if states and all(state.supervisor is None for state in states):
             states[0].require()  # no folder can hold runs: say why
-        records.sort(key=lambda r: r.id, reverse=True)
+        listed.sort(key=lambda r: r.id, reverse=True)
         return [
             {"runId": r.id, "task": r.task, "status": r.status, "branch": r.branch,
              "created": r.created, "review": r.review}
-            for r in records
+            if isinstance(r, RunRecord)
+            else {"runId": r.id, "status": r.status, "error": r.error,
+                  "branch": getattr(r, "branch", None)}
+            for r in listed
         ]  # fmt: skip
