@@ -34,6 +34,7 @@ from nexus_ls.run_recovery import (
 from nexus_ls.run_sandbox import agent_environment, host_secrets, make_sandbox, tear_down
 from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, new_run_id, process_started
 from nexus_ls.sandbox import (
+    AcceptIncomplete,
     Workspace,
     accept,
     branch_name,
@@ -429,7 +430,12 @@ class Supervisor:
         """Merge a finished run's net change into the user's working tree (or refuse, naming
         the conflicting files, with nothing changed)."""
         record = self.reviewable(run)
-        paths = accept(self.ws, record.base, self.head(record))
+        try:
+            paths = accept(self.ws, record.base, self.head(record), key=record.id)
+        except AcceptIncomplete as exc:
+            self.emit(record, "WARNING", "run", f"run partly accepted: {exc}",
+                      {"files": exc.applied, "left": exc.skipped})  # fmt: skip
+            raise
         record.review = "accepted"
         self.store.save(record)
         files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"

@@ -4,12 +4,11 @@ Everything a run does to files happens in its own worktree on branch `nexus/<run
 the user's working tree changes only through `accept`.
 """
 
+from nexus_ls.sandbox.accept import AcceptIncomplete, MergeConflict, accept
 from nexus_ls.sandbox.commits import changed_files, commit_step, format_message
 from nexus_ls.sandbox.paths import PathEscape, relative, resolve_inside
 from nexus_ls.sandbox.repo import NEXUS_IDENTITY, Workspace, git, git_bytes, open_workspace
 from nexus_ls.sandbox.review import (
-    MergeConflict,
-    accept,
     blob_text,
     changed_paths,
     discard,
@@ -26,6 +25,7 @@ from nexus_ls.sandbox.worktree import (
 
 __all__ = [
     "NEXUS_IDENTITY",
+    "AcceptIncomplete",
     "MergeConflict",
     "PathEscape",
     "Workspace",
