@@ -243,6 +243,10 @@ def file_context(ws: Workspace, file: str | None, lines: str | None, base: str =
     path = (Path(file) if Path(file).is_absolute() else Path(base) / file).resolve()
     try:
         rel = path.relative_to(ws.root).as_posix()
+        if not path.is_file():  # a FIFO or a device would block the read for ever
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise NexusError(f"--file {file} is {what}" if path.exists() else
+                             f"cannot read --file {file}: No such file or directory")  # fmt: skip
         text = path.read_text(encoding="utf-8", errors="replace")
     except ValueError:
         raise NexusError(f"--file {file} is outside the workspace {ws.root.name}") from None
@@ -374,6 +378,11 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
         return 0
     for event in journal.query(**filters, limit=args.limit):
         show(event)
+    if journal.storage.corrupt:
+        count = journal.storage.corrupt
+        what = "lines that are not" if count > 1 else "line that is not a"
+        what += " well-formed event" + ("s" if count > 1 else "")
+        print(f"nexus: skipped {count} journal {what}", file=sys.stderr)
     return 0
 
 
@@ -385,7 +394,10 @@ def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
     elif args.format == "md":
         text = printable(text)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise NexusError(f"cannot write {args.output}: {exc.strerror}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

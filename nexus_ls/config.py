@@ -6,6 +6,7 @@ user must fix is reported as a `NexusError` whose message names the setting.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -87,6 +88,7 @@ def resolve_model(
 def check_limits(limits: Limits) -> Limits:
     """Reject limits that would make a run meaningless, naming the flag."""
     for name in ("max_steps", "max_tokens", "wall_time", "command_timeout"):
-        if getattr(limits, name) <= 0:
-            raise NexusError(f"{name.replace('_', '-')} must be positive")
+        value = getattr(limits, name)
+        if not math.isfinite(value) or value <= 0:  # nan would compare false: no limit at all
+            raise NexusError(f"{name.replace('_', '-')} must be a positive number, not {value}")
     return limits

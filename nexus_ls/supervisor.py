@@ -21,6 +21,7 @@ from typing import Any
 from nexus_ls.agent import protocol
 from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
+from nexus_ls.inputs import check_text
 from nexus_ls.journal import Journal, now_iso
 from nexus_ls.models.embedded import ensure_server
 from nexus_ls.run_recovery import (
@@ -91,6 +92,10 @@ class Supervisor:
         """Make the run's sandbox and start its agent; `notes` say how the model was chosen."""
         if not task.strip():
             raise NexusError("the task is empty; say what the agent should do")
+        check_text(task, "task")
+        check_text(context, "context (the selection or file sent with the task)")
+        for note in notes:
+            check_text(note, "note")
         choose_mode(settings.sandbox)  # refuse before any git state is made
         run_id = new_run_id()
         record = RunRecord(

@@ -23,6 +23,7 @@ BAD: list[tuple[str, list[Any], str]] = [
     ("nexus.run", [{}], "missing argument: task"),
     ("nexus.run", [{"task": 5}], "task must be a non-empty string"),
     ("nexus.run", [{"task": "   "}], "task must be a non-empty string"),
+    ("nexus.run", [{"task": "fix \ud800 this"}], "task is not valid UTF-8 text"),
     ("nexus.run", [{"task": "x", "uri": 5}], "uri must be a string"),
     ("nexus.run", [{"task": "x", "uri": "https://example.com/a.py"}], "is not a file"),
     ("nexus.run", [{"task": "x", "uri": "file:///elsewhere/a.py"}], "not inside an open workspace"),
@@ -44,6 +45,7 @@ BAD: list[tuple[str, list[Any], str]] = [
     ("nexus.log", [{"category": "gossip"}], "category must be one of"),
     ("nexus.log", [{"limit": -1}], "limit must be a whole number"),
     ("nexus.log", [{"since": "the dawn of time"}], "since: invalid time"),
+    ("nexus.log", [{"since": "99999999999d"}], "before the year 1"),
     ("nexus.log", [{"uri": 7}], "uri must be a string"),
     ("nexus.export", [{}], "missing argument: format"),
     ("nexus.export", [{"format": "pdf"}], "format must be one of jsonl, md, html"),
@@ -75,6 +77,7 @@ async def test_bad_arguments_get_clear_errors_and_the_server_keeps_working(
         assert expected in str(error.value), (command, arguments)
         assert "Traceback" not in str(error.value)
 
+    assert await editor.command("nexus.runs", {}) == []  # no bad start left a run behind
     run_id = await editor.run("are you still there?")
     assert (await editor.finished(run_id))["message"] == "run succeeded: still here"
     assert server.requests and len(server.requests) == 1  # no bad call reached the model

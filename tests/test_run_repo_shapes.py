@@ -177,6 +177,16 @@ def sub_as_cwd(root: Path) -> Case:
     )
 
 
+def unknown_encoding(root: Path) -> Case:
+    """As in sphinx: `.gitattributes` names an encoding git cannot convert a file from,
+    added after the file; every re-hash of that file fails."""
+    repo = make_repo(root, {"tests/wrongenc.inc": b"caf\xe9\n", "mod.py": "v = 1\n"})
+    (repo / ".gitattributes").write_text("tests/wrongenc.inc working-tree-encoding=iso-8859\n")
+    sh(repo, "git", "add", ".gitattributes")
+    sh(repo, "git", "commit", "-q", "-m", "attributes")
+    return Case(repo, new=("added.py", "w = 2\n"), edit=("mod.py", "v = 1", "v = 10"))
+
+
 SHAPES: dict[str, Callable[[Path], Case]] = {
     "no-commits": no_commits,
     "detached-head": detached_head,
@@ -185,6 +195,7 @@ SHAPES: dict[str, Callable[[Path], Case]] = {
     "binary-file": binary_file,
     "subdir-with-C": sub_with_flag,
     "subdir-as-cwd": sub_as_cwd,
+    "unknown-working-tree-encoding": unknown_encoding,
 }
 
 
@@ -233,3 +244,23 @@ def test_run_and_accept(shape: str, tmp_path: Path, model) -> None:
     assert after["files"] == {**before["files"], **change}
     for key in ("index", "head", "symref"):
         assert after[key] == before[key], key
+
+
+def test_a_file_git_cannot_convert_does_not_stop_step_commits(tmp_path: Path, model) -> None:
+    """A step that only touches the file (as a build or a checkout does) makes git re-hash
+    it; the step's own change must still be committed."""
+    case = unknown_encoding(tmp_path / "proj")
+    server = model(
+        [
+            call("run_command", command="touch tests/wrongenc.inc && echo 'w = 2' > added.py"),
+            call("finish", summary="added"),
+        ]
+    )
+
+    result = nexus(case.repo, "run", "add a module", "--json", "--base-url", server.url)
+
+    assert result.code == 0, result.stderr
+    out = result.json()
+    assert out["status"] == "succeeded", out
+    assert git_bytes(case.repo, "show", f"{out['branch']}:added.py") == b"w = 2\n"
+    assert "could not be committed" not in result.stderr

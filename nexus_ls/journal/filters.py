@@ -29,7 +29,10 @@ def parse_since(text: str) -> datetime:
     match = _DURATION.fullmatch(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2).lower()
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: amount})
+        except (OverflowError, ValueError):
+            raise ValueError(f"invalid time {text!r}: that is before the year 1") from None
     try:
         return parse_ts(text)
     except ValueError:

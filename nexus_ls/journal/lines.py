@@ -59,9 +59,29 @@ def encode_line(doc: Mapping[str, Any]) -> bytes:
 
 
 def decode_line(line: bytes) -> StoredEvent | None:
-    """The event on one line, or None if the line is not a JSON object (bad JSON or UTF-8)."""
+    """The event on one line, or None if the line is not one (bad JSON or UTF-8, not an
+    object, or a field of the wrong type: every reader may rely on the event's shape)."""
     try:
         doc = _DECODER.decode(line.decode("utf-8"))
     except ValueError:
         return None
-    return doc if isinstance(doc, StoredEvent) else None
+    return doc if isinstance(doc, StoredEvent) and _well_formed(doc) else None
+
+
+def _well_formed(doc: StoredEvent) -> bool:
+    get = doc.get
+    return (
+        type(get("ts")) is str
+        and type(get("level")) is str
+        and type(get("category")) is str
+        and type(get("message")) is str
+        and isinstance(get("data", _EMPTY), dict)
+        and type(get("run")) in _OPTIONAL_TEXT
+        and type(get("agent")) in _OPTIONAL_TEXT
+        and type(get("step")) in _OPTIONAL_NUMBER
+    )
+
+
+_EMPTY: dict[str, Any] = {}
+_OPTIONAL_TEXT = (str, type(None))
+_OPTIONAL_NUMBER = (int, type(None))

@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from tinydb import TinyDB
 
+from nexus_ls.errors import NexusError
+
 from .events import FIELDS, make_event
 from .filters import event_filter, parse_since
 from .redact import Redactor
@@ -32,7 +34,13 @@ class Journal:
         """Without a redactor, the secrets of this process's environment are redacted."""
         self.path = Path(path)
         self.redactor = redactor if redactor is not None else Redactor()
-        self._db = TinyDB(self.path, storage=JsonLinesStorage)
+        try:
+            self._db = TinyDB(self.path, storage=JsonLinesStorage)
+        except OSError as exc:
+            raise NexusError(
+                f"cannot open the journal {self.path}: {exc.strerror}; it must be a file "
+                "NEXUS can read and append to (move whatever is there away)"
+            ) from None
         # No query cache: other processes append behind TinyDB's back.
         self._table = self._db.table(TABLE, cache_size=0)
         self.storage = cast(JsonLinesStorage, self._db.storage)

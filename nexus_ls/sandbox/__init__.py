@@ -5,9 +5,16 @@ the user's working tree changes only through `accept`.
 """
 
 from nexus_ls.sandbox.accept import AcceptIncomplete, MergeConflict, accept
-from nexus_ls.sandbox.commits import changed_files, commit_step, format_message
+from nexus_ls.sandbox.commits import commit_step, format_message
 from nexus_ls.sandbox.paths import PathEscape, relative, resolve_inside
-from nexus_ls.sandbox.repo import NEXUS_IDENTITY, Workspace, git, git_bytes, open_workspace
+from nexus_ls.sandbox.repo import (
+    NEXUS_IDENTITY,
+    Workspace,
+    changed_files,
+    git,
+    git_bytes,
+    open_workspace,
+)
 from nexus_ls.sandbox.review import (
     blob_text,
     changed_paths,

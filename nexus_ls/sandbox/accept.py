@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,7 @@ EXECUTABLE = "100755"
 ATTEMPTS = 3  # merges tried while the user's files keep changing under accept
 Stat = tuple[int, ...] | None  # inode, size, mtime, ctime (ns); DIR: a folder; None: absent
 DIR = (0,)
+_GIT_SIDE = re.compile(r"~[0-9a-f]{7,64}$")
 
 
 class MergeConflict(NexusError):
@@ -57,7 +59,10 @@ def _merge_tree(ws: Workspace, mine: str, head: str) -> str:
     )
     fields = [os.fsdecode(f) for f in result.stdout.split(b"\0") if f]
     if result.status == 1:
-        raise MergeConflict(list(dict.fromkeys(fields[1:])))
+        # A file/folder conflict is reported under git's own name for one side
+        # (`out~a6485...`); the user knows the file as `out`.
+        names = (_GIT_SIDE.sub("", name) for name in fields[1:])
+        raise MergeConflict(list(dict.fromkeys(names)))
     if result.status != 0 or not fields:
         raise NexusError(f"accept failed: git merge-tree: {result.stderr.strip()}")
     return fields[0]

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nexus_ls.sandbox.repo import NEXUS_IDENTITY, git, git_bytes, run_git
+from nexus_ls.sandbox.repo import (
+    NEXUS_IDENTITY,
+    changed_files,
+    git,
+    git_bytes,
+    run_git,
+    stage_paths,
+)
 from nexus_ls.sandbox.rlimits import human_size
 
 SUMMARY_LIMIT = 72
@@ -85,16 +92,18 @@ def commit_step(
     outcome = StepCommit(too_large=_too_large(worktree, changed, guard.size_limit))
     outcome.nested = nested_repositories(worktree, env, changed)
     left_out = [*outcome.too_large, *outcome.nested]
-    specs = [".", *(f":(exclude,literal){path}" for path in left_out)]
-    stdin = "\0".join(specs).encode("utf-8", "surrogateescape") + b"\0"
-    from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
-    git(worktree, "add", "-A", *from_stdin, env=env, stdin=stdin)
+    staged = [p for p in changed if not _inside(p.rstrip("/"), outcome.nested)]
+    staged = [p for p in staged if p not in outcome.too_large]
+    if not staged:
+        return outcome
+    stage_paths(worktree, staged, env, exclude=left_out)
     # Attributes can make a blob bigger than its file (working-tree-encoding): check the
     # staged sizes too, and unstage what is over the limit.
     grown = _staged_too_large(worktree, env, guard.size_limit)
     if grown:
         outcome.too_large.update(grown)
         paths = b"\0".join(os.fsencode(f":(literal){p}") for p in grown) + b"\0"
+        from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
         git(worktree, "reset", "--quiet", *from_stdin, env=env, stdin=paths)
     quiet = ("diff", "--cached", "--quiet", "--ignore-submodules=all")
     if run_git(worktree, *quiet, env=env).status == 0:
@@ -119,6 +128,10 @@ def commit_step(
     )
     outcome.sha = git(worktree, "rev-parse", "HEAD", env=env)
     return outcome
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
 def nested_repositories(
@@ -239,25 +252,3 @@ def describe_refusals(outcome: StepCommit, size_limit: int) -> str | None:
             f"{files}. They stay in the worktree only; delete them or add them to .gitignore."
         )
     return "\n".join(lines) or None
-
-
-def changed_files(worktree: Path, env: dict[str, str] | None = None) -> list[str]:
-    """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree."""
-    out = git_bytes(
-        worktree, "status", "--porcelain", "-z", "--untracked-files=all",
-        "--ignore-submodules=all", env=env,
-    )  # fmt: skip
-    fields = out.split(b"\0")
-    paths: set[str] = set()
-    i = 0
-    while i < len(fields):
-        entry = fields[i]
-        i += 1
-        if len(entry) < 4:
-            continue
-        paths.add(os.fsdecode(entry[3:]))
-        if entry[:1] in (b"R", b"C"):
-            # A rename or copy is followed by its source path.
-            paths.add(os.fsdecode(fields[i]))
-            i += 1
-    return sorted(paths)

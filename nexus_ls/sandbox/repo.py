@@ -8,6 +8,7 @@ NEXUS's ever runs code that a repository's config names: hooks (a planted
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,3 +166,43 @@ def head_commit(cwd: Path) -> str | None:
     if result.status != 0:
         return None
     return result.stdout.decode().strip()
+
+
+def changed_files(worktree: Path, env: dict[str, str] | None = None) -> list[str]:
+    """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree."""
+    out = git_bytes(
+        worktree, "status", "--porcelain", "-z", "--untracked-files=all",
+        "--ignore-submodules=all", env=env,
+    )  # fmt: skip
+    fields = out.split(b"\0")
+    paths: set[str] = set()
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        paths.add(os.fsdecode(entry[3:]))
+        if entry[:1] in (b"R", b"C"):
+            # A rename or copy is followed by its source path.
+            paths.add(os.fsdecode(fields[i]))
+            i += 1
+    return sorted(paths)
+
+
+def stage_paths(
+    cwd: Path, paths: list[str], env: dict[str, str], exclude: list[str] | tuple[str, ...] = ()
+) -> None:
+    """Stage exactly `paths` (as `git status` names them), never the rest of the tree:
+    `add -A .` re-hashes every file whose timestamp is too new to trust, and one file git
+    cannot convert (an unknown `working-tree-encoding`) then fails the whole add."""
+    present = [p for p in paths if os.path.lexists(cwd / p)]
+    gone = [p for p in paths if p not in present]
+    excluded = [f":(exclude,literal){path}" for path in exclude]
+    from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
+    for command, chosen in ((("add", "-A"), present), (("rm", "-q", "--cached"), gone)):
+        if chosen:
+            specs = [*(f":(literal){path}" for path in chosen), *excluded]
+            stdin = b"\0".join(os.fsencode(spec) for spec in specs) + b"\0"
+            extra = ("-r", "--ignore-unmatch") if command[0] == "rm" else ()
+            git(cwd, *command, *extra, *from_stdin, env=env, stdin=stdin)

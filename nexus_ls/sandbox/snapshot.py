@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexus_ls.errors import NexusError
-from nexus_ls.sandbox.repo import NEXUS_IDENTITY, Workspace, git, git_bytes, head_commit
+from nexus_ls.sandbox.repo import (
+    NEXUS_IDENTITY,
+    Workspace,
+    changed_files,
+    git,
+    git_bytes,
+    head_commit,
+    stage_paths,
+)
 
 DEFAULT_MESSAGE = "nexus: snapshot of the working tree"
 
@@ -89,14 +97,13 @@ def _write_tree(ws: Workspace, sensitive: Sequence[str] = ()) -> tuple[str, list
 
 
 def _add_all(ws: Workspace, env: dict[str, str], sensitive: Sequence[str]) -> list[str]:
-    """`git add -A` but for untracked files matching `sensitive`; returns those."""
+    """`git add -A` of what changed, but for untracked files matching `sensitive`;
+    returns those."""
     left_out: list[str] = []
     if sensitive:
         listing = git_bytes(ws.root, "ls-files", "-z", "--others", "--exclude-standard", env=env)
         untracked = [os.fsdecode(p) for p in listing.split(b"\0") if p]
         left_out = sorted(p for p in untracked if looks_sensitive(p, sensitive))
-    specs = [".", *(f":(exclude,literal){path}" for path in left_out)]
-    stdin = b"\0".join(os.fsencode(spec) for spec in specs) + b"\0"
-    from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
-    git(ws.root, "add", "-A", *from_stdin, env=env, stdin=stdin)
+    changed = [path for path in changed_files(ws.root, env) if path not in left_out]
+    stage_paths(ws.root, changed, env)
     return left_out

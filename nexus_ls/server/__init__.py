@@ -6,6 +6,7 @@ import logging
 
 from nexus_ls.server import approvals, code_actions, journal, lifecycle, review, runs
 from nexus_ls.server.app import NexusServer
+from nexus_ls.server.messages import serve_stdio
 
 
 def create_server() -> NexusServer:
@@ -18,5 +19,5 @@ def create_server() -> NexusServer:
 def main() -> int:
     """`nexus-ls` / `nexus serve`: the server on stdio."""
     logging.basicConfig(level=logging.WARNING)
-    create_server().start_io()
+    serve_stdio(create_server())
     return 0

@@ -1,0 +1,118 @@
+"""Malformed JSON-RPC, sent as raw bytes to a real `nexus-ls` over stdio: every request
+gets the error the spec gives, and the server goes on answering."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_repo
+from lsp_helpers import SERVER
+
+INITIALIZE = {"processId": None, "rootUri": None, "capabilities": {}}
+
+
+class RawClient:
+    """Frames bodies exactly as given, and reads whatever comes back."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            SERVER.server_command, cwd=cwd, env=SERVER.server_env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.buffer = b""
+
+    def send(self, body: bytes | dict[str, Any]) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        self.proc.stdin.flush()
+
+    def receive(self, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while True:
+            header, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            if sep:
+                fields = dict(line.split(b":", 1) for line in header.split(b"\r\n"))
+                length = int(fields[b"Content-Length"])
+                if len(rest) >= length:
+                    self.buffer = rest[length:]
+                    return dict(json.loads(rest[:length]))
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError("the server did not answer")
+            self.buffer += os.read(fd, 65536)
+
+    def response(self, msg_id: Any) -> dict[str, Any]:
+        """The next response with this id (notifications in between are skipped)."""
+        while True:
+            message = self.receive()
+            if "id" in message and "method" not in message and message["id"] == msg_id:
+                return message
+
+    def close(self) -> str:
+        self.proc.kill()
+        _, stderr = self.proc.communicate()
+        return stderr.decode(errors="replace")
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Iterator[RawClient]:
+    client = RawClient(make_repo(tmp_path / "p", {"a.txt": "a\n"}))
+    yield client
+    client.close()
+
+
+def execute(msg_id: int, params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": msg_id, "method": "workspace/executeCommand", "params": params}
+
+
+def test_a_command_before_initialize_is_not_initialized_without_a_traceback(raw) -> None:
+    raw.send(execute(1, {"command": "nexus.runs", "arguments": [{}]}))
+
+    error = raw.response(1)["error"]
+
+    assert error["code"] == -32002
+    assert "not initialized" in error["message"]
+    assert "data" not in error and "Traceback" not in json.dumps(error)
+
+
+MALFORMED: list[tuple[bytes | dict[str, Any], Any, int]] = [
+    (b'{"jsonrpc": "2.0", "id": 2, "method": ', None, -32700),
+    (b"\xff\xfe not even text", None, -32700),
+    ([{"jsonrpc": "2.0", "id": 3, "method": "shutdown"}], None, -32600),  # type: ignore[list-item]
+    (b"42", None, -32600),
+    ({"jsonrpc": "2.0", "id": 4, "method": None}, 4, -32600),
+    ({"jsonrpc": "2.0", "id": 5}, 5, -32600),
+    (execute(6, "a string"), 6, -32602),
+    (execute(7, {"arguments": [{}]}), 7, -32602),
+    (execute(8, {"command": 5}), 8, -32602),
+    (execute(9, {"command": "nexus.runs", "arguments": {"not": "an array"}}), 9, -32602),
+    ({"jsonrpc": "2.0", "id": 10, "method": "textDocument/codeAction", "params": {"x": 1}},
+     10, -32602),
+    ({"jsonrpc": "2.0", "id": 11, "method": "no/such/method"}, 11, -32601),
+]  # fmt: skip
+
+
+def test_every_malformed_request_is_answered_and_the_server_keeps_working(raw) -> None:
+    raw.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
+    assert "capabilities" in raw.response(0)["result"]
+    raw.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+
+    for body, msg_id, code in MALFORMED:
+        raw.send(json.dumps(body).encode() if isinstance(body, list) else body)
+        answer = raw.response(msg_id)
+        assert answer["error"]["code"] == code, (body, answer)
+        assert "Traceback" not in json.dumps(answer)
+
+    raw.send(execute(99, {"command": "nexus.runs", "arguments": [{}]}))
+    assert raw.response(99)["result"] == []
