@@ -133,12 +133,15 @@ def test_an_accept_killed_half_way_is_finished_by_the_next(tmp_path: Path, model
             [*nexus_command(), "accept", run_id], cwd=repo, env=clean_env(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        if trial % 2:
-            time.sleep(rng.uniform(0.3, 1.0) * took)  # a kill at a random point, not a wait
-        else:  # a kill as the first file is replaced
-            first = repo / "d" / "f1.txt"
+        folder, first = repo / "d", repo / "d" / "f1.txt"
+        if trial % 3 == 0:  # a kill while files are being staged
+            while not (folder.is_dir() and any(folder.iterdir())) and proc.poll() is None:
+                pass
+        elif trial % 3 == 1:  # a kill as the first file is replaced
             while not first.exists() and proc.poll() is None:
                 pass
+        else:
+            time.sleep(rng.uniform(0.3, 1.0) * took)  # a kill at a random point, not a wait
         proc.kill()
         proc.wait()
         applied = len(list((repo / "d").glob("f*.txt"))) if (repo / "d").is_dir() else 0

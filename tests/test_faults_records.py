@@ -194,3 +194,18 @@ def test_an_interrupted_run_takes_its_head_from_the_branch(tmp_path: Path, model
     nexus(repo, "runs", "--json")
     assert len(commits(repo, record["id"])) == 2
     assert "+2" in nexus(repo, "diff", record["id"]).stdout
+
+
+def test_a_start_that_fails_after_its_snapshot_leaves_nothing_behind(tmp_path: Path) -> None:
+    # The repository's policy is read from the snapshot's parent, after the record and
+    # the base exist: a broken one fails the start half-way.
+    repo = make_repo(tmp_path / "proj", {**FILES, ".nexus/policy.toml": "rules = [oops\n"})
+
+    result = nexus(repo, "run", "do it", "--base-url", "http://127.0.0.1:9/v1")
+
+    assert result.code == 2, result.stderr
+    assert "is not valid TOML" in result.stderr
+    assert nexus(repo, "runs", "--json").json() == []
+    assert sh(repo, "git", "branch", "--list", "nexus/*") == ""
+    worktrees = state(repo) / "worktrees"
+    assert not worktrees.exists() or not any(worktrees.iterdir())

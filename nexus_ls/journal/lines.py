@@ -59,19 +59,20 @@ def encode_line(doc: Mapping[str, Any]) -> bytes:
 
 
 def decode_line(line: bytes) -> StoredEvent | None:
-    """The event on one line, or None if the line is not one (bad JSON or UTF-8, not an
-    object, or a field of the wrong type: every reader may rely on the event's shape)."""
+    """The document on one line, or None if the line is not a JSON object (bad JSON or UTF-8)."""
     try:
         doc = _DECODER.decode(line.decode("utf-8"))
     except ValueError:
         return None
-    return doc if isinstance(doc, StoredEvent) and _well_formed(doc) else None
+    return doc if isinstance(doc, StoredEvent) else None
 
 
-def _well_formed(doc: StoredEvent) -> bool:
+def well_formed(doc: Mapping[str, Any]) -> bool:
+    """Whether a document has an event's shape: every reader may rely on its fields' types."""
     get = doc.get
     return (
-        type(get("ts")) is str
+        type(get("ts", "")) is str
+        and type(get("id", "")) is str
         and type(get("level")) is str
         and type(get("category")) is str
         and type(get("message")) is str

@@ -18,7 +18,7 @@ import fcntl
 import gc
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -52,9 +52,17 @@ def paused_gc() -> Iterator[None]:
 class JsonLinesStorage(Storage):
     """One table, `events`, one event per line; document ids are line numbers (from 1)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
-        """`durable=True` also fsyncs each append: it then survives a power cut, at ~ms cost."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durable: bool = False,
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """`durable=True` also fsyncs each append: it then survives a power cut, at ~ms cost.
+        `accept` says which documents to keep; the others are skipped and counted."""
         self.path = Path(path)
+        self.accept = accept
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.durable = durable
         self.corrupt = 0
@@ -128,7 +136,7 @@ class JsonLinesStorage(Storage):
             if not line.strip():
                 continue
             doc = decode_line(line)
-            if doc is None:
+            if doc is None or (self.accept is not None and not self.accept(doc)):
                 self.corrupt += 1
                 continue
             docs[str(number)] = doc

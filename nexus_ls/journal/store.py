@@ -19,6 +19,7 @@ from nexus_ls.errors import NexusError
 
 from .events import FIELDS, make_event
 from .filters import event_filter, parse_since
+from .lines import well_formed
 from .redact import Redactor
 from .storage import TABLE, JsonLinesStorage, paused_gc
 
@@ -35,7 +36,7 @@ class Journal:
         self.path = Path(path)
         self.redactor = redactor if redactor is not None else Redactor()
         try:
-            self._db = TinyDB(self.path, storage=JsonLinesStorage)
+            self._db = TinyDB(self.path, storage=JsonLinesStorage, accept=well_formed)
         except OSError as exc:
             raise NexusError(
                 f"cannot open the journal {self.path}: {exc.strerror}; it must be a file "
