@@ -22,6 +22,7 @@ from nexus_ls.config import Limits, ModelSettings, RunSettings
 from nexus_ls.sandbox import (
     NEXUS_IDENTITY,
     Workspace,
+    accept,
     create_worktree,
     open_workspace,
     remove_worktree,
@@ -98,6 +99,47 @@ def sandbox_rows(ws: Workspace, repeats: int) -> list[list[object]]:
     ]
 
 
+def accept_rows(ws: Workspace, repeats: int, changed: int = 100) -> list[list[object]]:
+    """accept() of a run that changed `changed` tracked files and added as many, next to
+    applying the same diff with `git apply` (which checks nothing against later saves)."""
+    root = ws.root
+    base = snapshot(ws)
+    worktree = create_worktree(ws, "bench-accept", base)
+    tracked = sorted(p for p in worktree.rglob("mod*.py"))[:: max(1, 10_000 // changed)]
+    for path in tracked[:changed]:
+        path.write_text(path.read_text() + "# changed by the run\n")
+    for i in range(changed):
+        (worktree / "added" / f"a{i}.py").parent.mkdir(exist_ok=True)
+        (worktree / "added" / f"a{i}.py").write_text(f"A = {i}\n")
+    _git(worktree, "add", "-A")
+    _git(worktree, "commit", "--quiet", "-m", "the run's change")
+    head = _git(worktree, "rev-parse", "HEAD").strip()
+    names = [f for f in _git(root, "diff", "--name-only", base, head).splitlines()]
+    before = {name: (root / name).read_bytes() for name in names if (root / name).exists()}
+
+    def undo(_i: int) -> None:
+        for name in names:
+            if name in before:
+                (root / name).write_bytes(before[name])
+            else:
+                (root / name).unlink(missing_ok=True)
+
+    def raw_apply(_i: int) -> None:
+        diff = subprocess.run(["git", "diff", "--binary", base, head], cwd=root,
+                              capture_output=True, check=True).stdout  # fmt: skip
+        subprocess.run(["git", "apply"], cwd=root, input=diff, check=True)
+
+    row = [
+        f"accept() {len(names)} files",
+        median_time(lambda i: accept(ws, base, head, key="bench"), repeats, cleanup=undo),
+        "git diff | git apply",
+        median_time(raw_apply, repeats, cleanup=undo),
+        "accept stats, stages, checks each file",
+    ]
+    remove_worktree(ws, "bench-accept")
+    return [row]
+
+
 def step_overhead_rows(ws: Workspace, steps: int) -> list[list[object]]:
     """A scripted run through the real supervisor and agent process, the model's time taken out.
 
@@ -148,7 +190,11 @@ def main() -> None:
         make_repo(root, args.files)
         ws = open_workspace(root)
         print(f"{args.files} files, ~1% modified, 50 untracked; median of {args.repeats} runs\n")
-        rows = [*sandbox_rows(ws, args.repeats), *step_overhead_rows(ws, args.steps)]
+        rows = [
+            *sandbox_rows(ws, args.repeats),
+            *accept_rows(ws, args.repeats),
+            *step_overhead_rows(ws, args.steps),
+        ]
         print_table([HEADER, *rows])
 
 

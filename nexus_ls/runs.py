@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from nexus_ls.durable import write_durably
 from nexus_ls.errors import NexusError
 from nexus_ls.journal.events import now_iso
 from nexus_ls.journal.redact import Redactor
@@ -173,17 +174,8 @@ class RunStore:
         or the new one, never an empty file); secrets never reach the file."""
         if not RUN_ID.fullmatch(record.id):
             raise NexusError(f"run id {record.id!r} is not valid")
-        path = self.dir / f"{record.id}.json"
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         data = json.dumps(self.redactor.scrub(record.to_json()), indent=1).encode("utf-8")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(self.dir)
+        write_durably(self.dir / f"{record.id}.json", data)
 
     def remove(self, run_id: str) -> None:
         """Drop a record (a run that never started, or a damaged record being discarded)."""
@@ -270,11 +262,3 @@ class RunStore:
     def find(self, prefix: str) -> RunRecord:
         """Resolve a run id or any unique prefix of one."""
         return self.load(self.match(prefix))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -88,6 +88,18 @@ def nexus(cwd: Path, *args: str, timeout: float = 120, **env: str) -> Result:
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def start_nexus(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """The real `nexus` command line, left running (to be killed, say); output discarded."""
+    return subprocess.Popen(
+        [*nexus_command(), *args],
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def live_processes(marker: str) -> list[int]:
     """Pids of live processes whose command line holds `marker` (a command in a sandbox has
     another pid inside its namespace, so it is found by what it runs)."""

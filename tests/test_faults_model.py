@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
-from conftest import agent_pid, clean_env, make_repo, nexus, nexus_command
+from conftest import agent_pid, make_repo, nexus, start_nexus
 from scripted_model import call, hang, raw_body, raw_call
 from test_run_cancel import pid_gone, wait_for
 
@@ -31,18 +30,12 @@ def test_wall_time_holds_while_the_model_never_answers(tmp_path: Path, model) ->
 def test_a_killed_host_stops_an_agent_waiting_on_the_model(tmp_path: Path, model) -> None:
     repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
     server = model([hang()])
-    proc = subprocess.Popen(
-        [*nexus_command(), "run", "do it", "--json", "--base-url", server.url],
-        cwd=repo,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_nexus(repo, "run", "do it", "--json", "--base-url", server.url)
     pid = agent_pid(repo)
     wait_for(lambda: len(server.requests) == 1, "the model call")
 
     proc.kill()
-    proc.communicate(timeout=30)
+    proc.wait(timeout=30)
 
     wait_for(lambda: pid_gone(pid), "the orphaned agent to stop", timeout=10)
     assert nexus(repo, "runs", "--json").json()[0]["status"] == "interrupted"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import agent_pid, clean_env, make_repo, nexus, nexus_command, sh
+from conftest import agent_pid, make_repo, nexus, sh, start_nexus
 from scripted_model import call, hang
 from test_run_cancel import pid_gone, wait_for
 
@@ -138,13 +137,7 @@ def test_a_host_killed_as_its_worktree_appears_leaves_a_run_that_can_be_discarde
 ) -> None:
     repo = make_repo(tmp_path / "proj", FILES)
     server = model([hang()])
-    proc = subprocess.Popen(
-        [*nexus_command(), "run", "do it", "--base-url", server.url],
-        cwd=repo,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_nexus(repo, "run", "do it", "--base-url", server.url)
     worktrees = state(repo) / "worktrees"
     wait_for(lambda: worktrees.is_dir() and any(worktrees.iterdir()), "the worktree", 60)
     proc.kill()
@@ -161,13 +154,7 @@ def test_a_host_killed_as_its_worktree_appears_leaves_a_run_that_can_be_discarde
 def test_an_interrupted_run_takes_its_head_from_the_branch(tmp_path: Path, model) -> None:
     repo = make_repo(tmp_path / "proj", FILES)
     server = model([call("write_file", path="one.txt", content="1\n"), hang()])
-    proc = subprocess.Popen(
-        [*nexus_command(), "run", "write files", "--base-url", server.url],
-        cwd=repo,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_nexus(repo, "run", "write files", "--base-url", server.url)
     pid = agent_pid(repo)
     wait_for(lambda: len(server.requests) == 2, "the second model call")
     proc.kill()

@@ -21,6 +21,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
+from nexus_ls.durable import write_durably
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox.repo import Workspace, git_bytes, run_git
 from nexus_ls.sandbox.snapshot import snapshot
@@ -278,15 +279,8 @@ def _resume(root: Path, plan_path: Path) -> None:
 
 
 def _write_plan(plan_path: Path, entries: list[_Entry], staged: bool) -> None:
-    tmp = plan_path.with_suffix(".tmp")
     data = json.dumps({"staged": staged, "entries": [asdict(e) for e in entries]}).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, plan_path)
+    write_durably(plan_path, data, 0o600)
 
 
 def _stat(path: Path) -> Stat:
