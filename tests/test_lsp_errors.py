@@ -27,6 +27,13 @@ BAD: list[tuple[str, list[Any], str]] = [
     ("nexus.run", [{"task": "x", "uri": 5}], "uri must be a string"),
     ("nexus.run", [{"task": "x", "uri": "https://example.com/a.py"}], "is not a file"),
     ("nexus.run", [{"task": "x", "uri": "file:///elsewhere/a.py"}], "not inside an open workspace"),
+    ("nexus.run", [{"task": "x", "uri": "<calc>/../../../etc/hostname", "range": span(0, 1)}],
+     "not inside an open workspace"),
+    ("nexus.run", [{"task": "x", "uri": "<calc>/%2e%2e/%2e%2e/%2e%2e/etc/hostname"}],
+     "not inside an open workspace"),
+    ("nexus.run", [{"task": "x", "uri": "file:///tmp/a%00b"}], "no NUL"),
+    ("nexus.run", [{"task": "x", "uri": "<calc>", "range": {"start": {"line": 1e400},
+     "end": {"line": 2}}}], RANGE),
     ("nexus.run", [{"task": "x", "uri": "<calc>", "range": "1:3"}], RANGE),
     ("nexus.run", [{"task": "x", "uri": "<calc>", "range": {"start": {"line": "a"}}}], RANGE),
     ("nexus.run", [{"task": "x", "uri": "<calc>", "range": span(3, 1)}], "ends before it starts"),
@@ -69,7 +76,9 @@ async def test_bad_arguments_get_clear_errors_and_the_server_keeps_working(
 
     for command, arguments, expected in BAD:
         arguments = [
-            {k: calc if v == "<calc>" else v for k, v in a.items()} if isinstance(a, dict) else a
+            {k: calc + v[6:] if str(v).startswith("<calc>") else v for k, v in a.items()}
+            if isinstance(a, dict)
+            else a
             for a in arguments
         ]
         with pytest.raises(JsonRpcException) as error:

@@ -50,6 +50,12 @@ MALFORMED: list[tuple[bytes | dict[str, Any], Any, int]] = [
     ({"jsonrpc": "2.0", "id": 10, "method": "textDocument/codeAction", "params": {"x": 1}},
      10, -32602),
     ({"jsonrpc": "2.0", "id": 11, "method": "no/such/method"}, 11, -32601),
+    (b"[" * 200_000 + b"]" * 200_000, None, -32700),
+    (b'{"jsonrpc": "2.0", "id": 12, "method": "workspace/executeCommand", "params": '
+     b'{"command": "nexus.runs", "arguments": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}}",
+     None, -32700),
+    ({"jsonrpc": "2.0", "id": {"an": "object"}, "method": "shutdown"}, None, -32600),
+    ({"jsonrpc": "2.0", "id": True, "method": "shutdown"}, None, -32600),
 ]  # fmt: skip
 
 
@@ -66,3 +72,34 @@ def test_every_malformed_request_is_answered_and_the_server_keeps_working(raw) -
 
     raw.send(execute(99, {"command": "nexus.runs", "arguments": [{}]}))
     assert raw.response(99)["result"] == []
+
+
+def test_bad_framing_is_answered_and_the_stream_recovers(raw) -> None:
+    raw.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
+    raw.response(0)
+    assert raw.proc.stdin is not None
+    for header in (b"Content-Length: -5\r\n\r\n", b"Content-Length: lots\r\n\r\n",
+                   b"Content-Type: x\r\n\r\n"):  # fmt: skip
+        raw.proc.stdin.write(header)
+        raw.proc.stdin.flush()
+        assert raw.response(None)["error"]["code"] == -32700
+    # A short length: the body's tail runs into the next header, which is still found.
+    body = json.dumps(execute(1, {"command": "nexus.runs", "arguments": [{}]})).encode()
+    raw.proc.stdin.write(b"Content-Length: 10\r\n\r\n" + body)
+    raw.proc.stdin.flush()
+    assert raw.response(None)["error"]["code"] == -32700
+    raw.send(execute(2, {"command": "nexus.runs", "arguments": [{}]}))
+    assert raw.response(2)["result"] == []
+    # A stray response is never answered; the next request still is.
+    raw.send({"jsonrpc": "2.0", "id": "zzz", "error": {"code": 1, "message": "stray"}})
+    raw.send(execute(3, {"command": "nexus.runs", "arguments": [{}]}))
+    assert raw.receive()["id"] == 3
+
+
+def test_a_length_no_stream_can_hold_closes_the_server_after_saying_so(raw) -> None:
+    assert raw.proc.stdin is not None
+    raw.proc.stdin.write(b"Content-Length: 99999999999999999999\r\n\r\n")
+    raw.proc.stdin.flush()
+
+    assert raw.response(None)["error"]["message"].endswith("too large; closing")
+    assert raw.proc.wait(timeout=30) == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -39,7 +40,11 @@ def path_of(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme not in ("file", ""):
         raise user_error(f"{uri} is not a file: NEXUS works on files on disk")
-    return Path(unquote(parsed.path))
+    path = unquote(parsed.path)
+    if "\0" in path or not path.startswith("/"):
+        raise user_error(f"{uri} is not a file URI NEXUS can use (an absolute path, no NUL)")
+    # Neither `..` nor a link may lead out of the folder the path is then checked to be in.
+    return Path(os.path.realpath(path))
 
 
 def one_object(args: tuple[Any, ...], *required: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def _lines(rng: Any) -> tuple[int, int] | None:
     try:
         start, end = int(rng["start"]["line"]), int(rng["end"]["line"])
         end_char = int(rng["end"].get("character", 1))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # 1e400 is a float: inf
         raise user_error("range must look like {start: {line, character}, end: {...}}") from None
     if end > start and end_char == 0:
         end -= 1  # a selection ending at column 0 does not include that line
@@ -33,7 +33,7 @@ def _diagnostic_lines(diagnostics: Any, first: int, last: int) -> list[str]:
             continue
         try:
             line = int(d["range"]["start"]["line"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
         if first <= line <= last:
             source = f"{d.get('source')}: " if d.get("source") else ""

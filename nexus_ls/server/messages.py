@@ -1,12 +1,13 @@
 """Every malformed message gets the JSON-RPC error the spec gives, never silence.
 
 pygls drops a body that is not JSON, a batch, a `method` that is not a string or
-`params` of the wrong type with only a log line, so the client waits for ever; and it
+`params` of the wrong type with only a log line, so the client waits for ever; it
 answers a request sent before `initialize` with an internal error carrying a Python
-traceback. Bodies are checked here, as they are read, before pygls parses them: a bad
-one is answered (-32700 not JSON, -32600 not a request, -32602 bad params, -32002 not
-initialized) and replaced by a notification pygls ignores. A request without `params`
-(optional in JSON-RPC, required by pygls) is given `params: null`.
+traceback; and a bad `Content-Length` stops it reading, or kills it. Here the stream
+is framed and each body checked before pygls sees it: a bad one is answered (-32700 not
+JSON or badly framed, -32600 not a request, -32602 bad params, -32002 not initialized)
+and never reaches pygls. A request without `params` (optional in JSON-RPC, required by
+pygls) is given `params: null`. Responses are never answered, even malformed ones.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.io_ import StdinAsyncReader, StdoutWriter
 from pygls.protocol import JsonRPCProtocol
 
 log = logging.getLogger(__name__)
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, NOT_INITIALIZED = -32700, -32600, -32602, -32002
-# What pygls is handed instead of a bad body: a `$/` notification, which it ignores.
-IGNORED = b'{"jsonrpc": "2.0", "method": "$/nexus/dropped", "params": {}}'
+MAX_BODY = 256 * 1024 * 1024  # a body larger than this cannot be a real request
 BEFORE_INITIALIZE = frozenset({"initialize", "exit"})
 
 
@@ -32,6 +33,9 @@ def problem(message: Any, initialized: bool) -> tuple[int, str] | None:
     """The error a parsed message deserves, or None when pygls can handle it."""
     if not isinstance(message, dict):
         return INVALID_REQUEST, "a message must be one JSON object (batches are not supported)"
+    msg_id = message.get("id")
+    if "id" in message and (isinstance(msg_id, bool) or not isinstance(msg_id, int | str)):
+        return INVALID_REQUEST, "id must be a number or a string"
     if "method" not in message:
         if "id" in message and ("result" in message or "error" in message):
             return None  # a response to one of the server's requests
@@ -52,39 +56,91 @@ def problem(message: Any, initialized: bool) -> tuple[int, str] | None:
     return None
 
 
-class CheckedReader(StdinAsyncReader):
-    """Reads bodies like pygls' own reader, answering the malformed ones itself."""
+class Framing:
+    """Reads framed messages, answering what is malformed and handing the rest to pygls."""
 
-    def __init__(self, protocol: JsonRPCProtocol, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, protocol: JsonRPCProtocol) -> None:
         self.protocol = protocol
         self.initialized = False
 
-    async def readexactly(self, n: int) -> bytes:
-        body: bytes = await super().readexactly(n)
+    async def serve(
+        self,
+        readline: Callable[[], Awaitable[bytes]],
+        read: Callable[[int], Awaitable[bytes]],
+        stop: threading.Event,
+    ) -> None:
+        while not stop.is_set():
+            length = await self.header(readline)
+            if length is None:
+                return  # end of input, or a length no stream can be read past
+            if length < 0:
+                continue
+            body = await read(length)
+            if len(body) < length:
+                return
+            self.handle(body)
+
+    async def header(self, readline: Callable[[], Awaitable[bytes]]) -> int | None:
+        """The next body's length; -1 after answering a header block without a usable one."""
+        length: int | None = None
+        bad: bytes | None = None
+        while True:
+            line = await readline()
+            if not line:
+                return None
+            if not line.strip():
+                break
+            # The rest of a short body runs into the next header: find the name at the end.
+            at = line.lower().rfind(b"content-length:")
+            if at >= 0:
+                value = line[at + len(b"content-length:") :]
+                try:
+                    length = int(value.strip())
+                except ValueError:
+                    length, bad = None, value.strip()[:40]
+        if length is None or length < 0:
+            shown = f" ({bad!r})" if bad is not None else "" if length is None else f" ({length})"
+            self.answer(None, PARSE_ERROR, f"a message needs a valid Content-Length header{shown}")
+            return -1
+        if length > MAX_BODY:
+            self.answer(None, PARSE_ERROR, f"Content-Length {length} is too large; closing")
+            return None
+        return length
+
+    def handle(self, body: bytes) -> None:
         try:
             message = json.loads(body)
-        except ValueError as exc:
-            self.answer(None, PARSE_ERROR, f"the message is not JSON: {exc}")
-            return IGNORED
+        except (ValueError, RecursionError) as exc:
+            self.answer(None, PARSE_ERROR, f"the message is not JSON: {_short(exc)}")
+            return
         found = problem(message, self.initialized)
         if found is None:
             if "method" in message and "params" not in message:
                 # Optional in JSON-RPC, but pygls cannot build a message without it.
-                body = json.dumps({**message, "params": None}).encode()
+                message = {**message, "params": None}
+                body = json.dumps(message).encode()
             try:  # params that do not fit the method's type fail inside pygls, unanswered
-                json.loads(body, object_hook=self.protocol.structure_message)
+                parsed = json.loads(body, object_hook=self.protocol.structure_message)
             except Exception as exc:
-                found = (INVALID_PARAMS, f"{message.get('method')}: params do not fit: {exc}")
+                if "method" not in message:
+                    return  # a response is never answered, even a malformed one
+                found = (INVALID_PARAMS, f"{message['method']}: params do not fit: {_short(exc)}")
             else:
                 if message.get("method") == "initialize":
                     self.initialized = True
-                return body
-        msg_id = message.get("id") if isinstance(message, dict) else None
-        if isinstance(message, dict) and "id" not in message and found[0] != INVALID_REQUEST:
-            return IGNORED  # a notification is never answered; a bad one is dropped
-        self.answer(msg_id if isinstance(msg_id, int | str) else None, *found)
-        return IGNORED
+                try:
+                    self.protocol.handle_message(parsed)
+                except Exception:  # as pygls' own loop does: log it, keep serving
+                    log.exception("could not handle a message")
+                return
+        is_dict = isinstance(message, dict)
+        if is_dict and "method" not in message and found[0] != INVALID_REQUEST:
+            return
+        if is_dict and "method" in message and "id" not in message:
+            return  # a notification is never answered; a bad one is dropped
+        msg_id = message.get("id") if is_dict else None
+        valid = isinstance(msg_id, int | str) and not isinstance(msg_id, bool)
+        self.answer(msg_id if valid else None, *found)
 
     def answer(self, msg_id: int | str | None, code: int, message: str) -> None:
         log.warning("answered a malformed message with %s: %s", code, message)
@@ -93,21 +149,18 @@ class CheckedReader(StdinAsyncReader):
         )
 
 
+def _short(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
 def serve_stdio(server: Any) -> None:
-    """pygls' stdio loop with the checked reader in front."""
+    """pygls' stdio loop, with the checked framing in front of its protocol."""
     server._stop_event = stop = threading.Event()
-    reader = CheckedReader(server.protocol, sys.stdin.buffer, server.thread_pool)
+    reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    framing = Framing(server.protocol)
     try:
-        asyncio.run(
-            run_async(
-                stop_event=stop,
-                reader=reader,
-                protocol=server.protocol,
-                logger=log,
-                error_handler=server.report_server_error,
-            )
-        )
+        asyncio.run(framing.serve(reader.readline, reader.readexactly, stop))
     except BrokenPipeError:
         log.error("the client closed the connection; shutting down")
     except (KeyboardInterrupt, SystemExit):
