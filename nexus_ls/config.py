@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from nexus_ls.errors import NexusError
+from nexus_ls.inputs import check_text
 from nexus_ls.sandbox.settings import SandboxSettings
 
 TOOL_MODES = ("auto", "native", "text")
+MAX_SECONDS = 30 * 24 * 3600  # past this a timer cannot be set, and no run needs it
 
 
 class NoEndpoint(NexusError):
@@ -67,6 +69,14 @@ def resolve_model(
 ) -> ModelSettings:
     """Pick the endpoint from flags, then the environment; fail with what to set."""
     env = os.environ if environ is None else environ
+    for value, name in ((model, "--model"), (base_url, "--base-url"),
+                        (env.get("NEXUS_MODEL"), "NEXUS_MODEL"),
+                        (env.get("OPENAI_BASE_URL"), "OPENAI_BASE_URL")):  # fmt: skip
+        if value:
+            check_text(value, name)
+    for value, name in ((base_url, "--base-url"), (env.get("OPENAI_BASE_URL"), "OPENAI_BASE_URL")):
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise NexusError(f"{name} {value!r} is not an http:// or https:// URL")
     mode = tool_mode or env.get("NEXUS_TOOL_MODE") or "auto"
     if mode not in TOOL_MODES:
         raise NexusError(f"tool mode {mode!r} is not one of {', '.join(TOOL_MODES)}")
@@ -91,4 +101,6 @@ def check_limits(limits: Limits) -> Limits:
         value = getattr(limits, name)
         if not math.isfinite(value) or value <= 0:  # nan would compare false: no limit at all
             raise NexusError(f"{name.replace('_', '-')} must be a positive number, not {value}")
+        if name in ("wall_time", "command_timeout") and value > MAX_SECONDS:
+            raise NexusError(f"{name.replace('_', '-')} must be at most {MAX_SECONDS} s (30 days)")
     return limits

@@ -122,6 +122,8 @@ def list_runs(ws: Workspace, store: RunStore | None = None) -> list[Listed]:
 
 def find_leftover(ws: Workspace, store: RunStore, prefix: str) -> Damaged | Orphan:
     """The damaged record or orphaned git state that `prefix` names."""
+    if not prefix:
+        raise NexusError("give a run id (or the start of one); `nexus runs` lists them")
     wanted = [
         entry
         for entry in list_runs(ws, store)

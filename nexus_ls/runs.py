@@ -7,12 +7,14 @@ directory read. The journal holds the detail; this holds what `nexus runs` shows
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,6 +102,8 @@ class Damaged:
         return asdict(self)
 
 
+_COMMIT = re.compile(r"(|[0-9a-f]{40}|[0-9a-f]{64})")
+MAX_RECORD = 16 * 1024 * 1024  # a record is a few hundred bytes; a task, at most this
 _OPTIONAL_TEXT = ("ended", "error", "model", "host_started", "review", "sandbox")
 
 
@@ -126,6 +130,14 @@ def check_record(raw: object, run_id: str) -> RunRecord:
     tokens = values.get("tokens", {})
     if not all(isinstance(n, int) for n in tokens.values()):
         raise DamagedRecord(run_id, "its token counts are not numbers")
+    for name in ("base", "head"):  # they reach git's command line: only commit ids
+        if not _COMMIT.fullmatch(values.get(name, "")):
+            raise DamagedRecord(run_id, f"{name} {values[name][:60]!r} is not a commit id")
+    if values.get("branch", "") not in ("", f"nexus/{run_id}"):
+        raise DamagedRecord(run_id, f"branch {values['branch'][:60]!r} is not nexus/{run_id}")
+    pid = values.get("host_pid")
+    if pid is not None and not 0 < pid < 2**31:
+        raise DamagedRecord(run_id, f"host_pid {str(pid)[:20]} is not a process id")
     return RunRecord(**values)
 
 
@@ -153,6 +165,29 @@ def host_alive(pid: int | None, started: str | None) -> bool:
     except PermissionError:
         pass
     return started is None or process_started(pid) in (None, started)
+
+
+def _read_regular(path: Path) -> bytes:
+    """A record's bytes; never follows a link, blocks on a FIFO or reads a device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("it is a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ValueError(f"it is {kind}")
+        if info.st_size > MAX_RECORD:
+            raise ValueError(f"it is {info.st_size} bytes, more than a record can be")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 # Called with a record just found interrupted, before it is saved: fill in what its host
@@ -186,11 +221,11 @@ class RunStore:
         """The record as stored, or DamagedRecord."""
         path = self.dir / f"{run_id}.json"
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read_regular(path).decode("utf-8")
         except UnicodeDecodeError:
             raise DamagedRecord(run_id, "it is not UTF-8 text") from None
-        except IsADirectoryError:
-            raise DamagedRecord(run_id, "it is a directory") from None
+        except ValueError as exc:  # not a file a record can be
+            raise DamagedRecord(run_id, str(exc)) from None
         except FileNotFoundError:
             raise NoSuchRun(f"no run matches {run_id!r}; `nexus runs` lists them") from None
         except OSError as exc:
@@ -201,6 +236,8 @@ class RunStore:
             raw = json.loads(text)
         except ValueError as exc:
             raise DamagedRecord(run_id, f"it is not JSON: {exc}") from None
+        except RecursionError:
+            raise DamagedRecord(run_id, "it is nested too deeply to be a record") from None
         return check_record(raw, run_id)
 
     def load(self, run_id: str) -> RunRecord:

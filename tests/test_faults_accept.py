@@ -3,6 +3,7 @@ make, and an accept killed half-way is finished by the next one."""
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import threading
@@ -158,3 +159,31 @@ def test_an_accept_killed_half_way_is_finished_by_the_next(tmp_path: Path, model
         assert not list((repo / ".git" / "nexus" / "accepts").glob("*.json"))
     assert (repo / "notes.md").read_text() == NOTES
     assert killed_mid_way and killed_staging  # both halves of accept were interrupted
+
+
+def test_a_plan_nexus_did_not_write_is_set_aside_and_touches_nothing(tmp_path: Path, model) -> None:
+    repo = make_repo(tmp_path / "proj", {"notes.md": NOTES, "mine.txt": "the user's\n"})
+    run_id = edit_last_line(model, repo)
+    victim = tmp_path / "victim"
+    victim.write_text("outside the tree\n")
+    plans = repo / ".git" / "nexus" / "accepts"
+    plans.mkdir(parents=True, exist_ok=True)
+    tampered = [
+        {"staged": False, "entries": [{"path": "a.txt", "expect": None, "temp": str(victim)}]},
+        {"staged": False, "entries": [{"path": "a.txt", "expect": None, "temp": "mine.txt"}]},
+        {"staged": True, "entries": [{"path": str(victim), "expect": None, "temp": "mine.txt"}]},
+        {"staged": True, "entries": [{"path": "../x", "expect": None, "temp": None}]},
+        {"staged": "yes", "entries": []},
+    ]
+    for plan in tampered:
+        (plans / f"{run_id}.json").write_text(json.dumps(plan))
+
+        result = nexus(repo, "accept", run_id)
+
+        assert result.code == 2, result.stderr
+        assert "is not one NEXUS wrote" in result.stderr and "Traceback" not in result.stderr
+        assert victim.read_text() == "outside the tree\n"
+        assert (repo / "mine.txt").read_text() == "the user's\n"
+        assert (plans / f"{run_id}.json.rejected").exists()
+    assert nexus(repo, "accept", run_id).code == 0
+    assert (repo / "notes.md").read_text().endswith("line 40, by the run\n")

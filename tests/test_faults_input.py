@@ -34,13 +34,35 @@ def test_a_task_that_is_not_utf8_is_refused_before_anything_is_made(tmp_path: Pa
     nothing_made(repo)
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "1e10"])
 def test_a_wall_time_that_is_not_a_positive_number_is_refused(tmp_path: Path, value) -> None:
     repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
 
     result = nexus(repo, "run", "x", f"--wall-time={value}", "--base-url", "http://127.0.0.1:9/v1")
 
-    refused(result, "wall-time must be a positive number")
+    refused(result, "wall-time must be")
+    nothing_made(repo)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--model", "m\udcff", "the --model is not valid UTF-8 text (byte 0xff"),
+        ("--base-url", "http://\udcff/v1", "the --base-url is not valid UTF-8 text"),
+        ("--base-url", "ftp://example.com/v1", "is not an http:// or https:// URL"),
+    ],
+)
+def test_model_settings_that_cannot_work_are_refused_up_front(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
+    args = (
+        [flag, value]
+        if flag == "--base-url"
+        else [flag, value, "--base-url", "http://127.0.0.1:9/v1"]
+    )
+
+    refused(nexus(repo, "run", "x", *args), message)
     nothing_made(repo)
 
 

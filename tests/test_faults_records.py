@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ DAMAGE = {
     "tampered-id": '{"id": "../../x", "task": "t", "status": "succeeded", "base": "B",'
     ' "branch": "nexus/x"}',
     "not-an-object": "[1, 2]",
+    "git-option-base": '{"id": "RUN", "task": "t", "status": "succeeded",'
+    ' "base": "--output=/tmp/nexus-pwned", "branch": "nexus/RUN"}',
+    "other-branch": '{"id": "RUN", "task": "t", "status": "succeeded", "branch": "main"}',
+    "huge-pid": '{"id": "RUN", "task": "t", "status": "running", "host_pid": 1' + "0" * 30 + "}",
+    "negative-pid": '{"id": "RUN", "task": "t", "status": "running", "host_pid": -1}',
+    "deep": "[" * 100_000 + "]" * 100_000,
 }
 PROBLEM = {
     "empty": "it is empty",
@@ -26,6 +33,13 @@ PROBLEM = {
     "unknown-status": "status 'exploded' is not one NEXUS writes",
     "tampered-id": "its id '../../x' is not its file's name",
     "not-an-object": "it holds list, not an object",
+    "git-option-base": "base '--output=/tmp/nexus-pwned' is not a commit id",
+    "other-branch": "branch 'main' is not nexus/",
+    "huge-pid": "is not a process id",
+    "negative-pid": "host_pid -1 is not a process id",
+    "deep": "nested too deeply",
+    "link-to-a-device": "it is a symbolic link",
+    "fifo": "it is not a regular file",
 }
 
 
@@ -59,13 +73,19 @@ def commits(repo: Path, run_id: str) -> list[dict]:
 
 def plant(repo: Path, name: str) -> str:
     run_id = f"20200101-000000000-{name}"
-    (state(repo) / "runs" / f"{run_id}.json").write_text(DAMAGE[name].replace("RUN", run_id))
+    path = state(repo) / "runs" / f"{run_id}.json"
+    if name == "link-to-a-device":
+        path.symlink_to("/dev/zero")  # reading it would never end
+    elif name == "fifo":
+        os.mkfifo(path)  # reading it would block for ever
+    else:
+        path.write_text(DAMAGE[name].replace("RUN", run_id))
     return run_id
 
 
 def test_damaged_records_are_listed_and_never_hide_the_others(finished_run) -> None:
     repo, good = finished_run
-    planted = {plant(repo, name): name for name in DAMAGE}
+    planted = {plant(repo, name): name for name in PROBLEM}
 
     listed = nexus(repo, "runs")
     as_json = nexus(repo, "runs", "--json")
@@ -81,9 +101,10 @@ def test_damaged_records_are_listed_and_never_hide_the_others(finished_run) -> N
         assert "damaged" in line and PROBLEM[name] in line
 
 
-def test_a_tampered_record_is_refused_before_accept_writes_anything(finished_run) -> None:
+@pytest.mark.parametrize("name", ["tampered-id", "git-option-base", "huge-pid"])
+def test_a_tampered_record_is_refused_before_accept_writes_anything(finished_run, name) -> None:
     repo, _ = finished_run
-    run_id = plant(repo, "tampered-id")
+    run_id = plant(repo, name)
     before = tree_bytes(repo)
 
     for command in ("accept", "diff", "show"):
@@ -91,6 +112,8 @@ def test_a_tampered_record_is_refused_before_accept_writes_anything(finished_run
         assert result.code == 2, (command, result.stdout, result.stderr)
         assert "damaged" in result.stderr and "Traceback" not in result.stderr
     assert tree_bytes(repo) == before
+    assert not Path("/tmp/nexus-pwned").exists()
+    assert nexus(repo, "discard", run_id).code == 0
 
 
 def test_discard_removes_a_damaged_record_and_keeps_it_in_the_journal(finished_run) -> None:
@@ -196,3 +219,22 @@ def test_a_start_that_fails_after_its_snapshot_leaves_nothing_behind(tmp_path: P
     assert sh(repo, "git", "branch", "--list", "nexus/*") == ""
     worktrees = state(repo) / "worktrees"
     assert not worktrees.exists() or not any(worktrees.iterdir())
+
+
+def test_worktree_entries_that_are_not_folders_are_discarded_as_entries(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "proj", FILES)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("not NEXUS's\n")
+    worktrees = state(repo) / "worktrees"
+    worktrees.mkdir(parents=True)
+    (worktrees / "20200101-000000000-link").symlink_to(elsewhere)
+    (worktrees / "20200101-000000000-file").write_text("x")
+
+    listed = {entry["id"]: entry["status"] for entry in nexus(repo, "runs", "--json").json()}
+    assert listed == {"20200101-000000000-link": "orphaned", "20200101-000000000-file": "orphaned"}
+    for run_id in listed:
+        result = nexus(repo, "discard", run_id)
+        assert result.code == 0, result.stderr
+    assert not any(worktrees.iterdir())
+    assert (elsewhere / "keep.txt").read_text() == "not NEXUS's\n"

@@ -33,6 +33,8 @@ ATTEMPTS = 3  # merges tried while the user's files keep changing under accept
 Stat = tuple[int, ...] | None  # inode, size, mtime, ctime (ns); DIR: a folder; None: absent
 DIR = (0,)
 _GIT_SIDE = re.compile(r"~[0-9a-f]{7,64}$")
+_TEMP_TAIL = re.compile(r"[0-9a-f]{8}-[0-9]+")  # the token and the entry's number
+_TOP_TEMP = re.compile(r"\.nexus-accept-[0-9a-f]{8}-[0-9]+")
 
 
 class MergeConflict(NexusError):
@@ -256,26 +258,58 @@ def _apply(root: Path, plan_path: Path, entries: list[_Entry]) -> list[str]:
 
 def _resume(root: Path, plan_path: Path) -> None:
     """Finish what an accept that was killed had begun: replacing, if its files were all
-    staged (its merge stands); else take back what it staged."""
+    staged (its merge stands); else take back what it staged. A plan NEXUS could not
+    have written is set aside untouched, and nothing it names is touched."""
     try:
         plan = json.loads(plan_path.read_text(encoding="utf-8"))
-        entries = [
-            _Entry(str(e["path"]), tuple(e["expect"]) if e["expect"] else None, e["temp"])
-            for e in plan["entries"]
-        ]
-        staged = plan["staged"] is True
-    except (OSError, ValueError, KeyError, TypeError):
-        plan_path.unlink(missing_ok=True)  # written atomically: unreadable means not ours
-        return
-    for entry in entries:
-        for path in (entry.path, entry.temp or "x"):
-            if not isinstance(path, str) or not _safe(path):
-                raise _refuse(f"an earlier accept's plan names an unsafe path {path!r}")
+        entries = [_Entry(e["path"], _expect(e["expect"]), e["temp"]) for e in plan["entries"]]
+        staged = plan["staged"]
+        wrong = next((e for e in entries if not _planned(e)), None)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        wrong, entries, staged = _Entry("(unreadable)", None, None), [], False
+    if wrong is not None or not isinstance(staged, bool):
+        aside = plan_path.with_name(plan_path.name + ".rejected")
+        os.replace(plan_path, aside)
+        raise _refuse(
+            f"the plan of an earlier accept ({plan_path}) is not one NEXUS wrote "
+            f"(entry {str(getattr(wrong, 'path', '?'))[:80]!r}); it was moved to {aside.name} "
+            "and nothing it names was touched: run accept again"
+        )
     if not staged:
         _unstage(root, entries, plan_path)
         return
     with contextlib.suppress(AcceptIncomplete):  # what it skipped is merged afresh next
         _apply(root, plan_path, entries)
+
+
+def _expect(value: object) -> Stat:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(type(n) is int for n in value):
+        raise TypeError("expect")
+    return tuple(value)
+
+
+def _planned(entry: _Entry) -> bool:
+    """Whether an entry is one accept writes: a safe relative path, and a staged name of
+    accept's own beside it (or at the top of the tree)."""
+    if not isinstance(entry.path, str) or not _safe(entry.path):
+        return False
+    if entry.temp is None:
+        return True
+    if not isinstance(entry.temp, str) or not _safe(entry.temp):
+        return False
+    temp, path = PurePosixPath(entry.temp), PurePosixPath(entry.path)
+    if _TOP_TEMP.fullmatch(entry.temp):
+        return True
+    return (
+        temp.parent == path.parent
+        and temp.name.startswith(f".{path.name}.nexus-accept-")
+        and (
+            _TEMP_TAIL.fullmatch(temp.name[len(path.name) + len(".nexus-accept-") + 1 :])
+            is not None
+        )
+    )
 
 
 def _write_plan(plan_path: Path, entries: list[_Entry], staged: bool) -> None:
@@ -363,5 +397,11 @@ def _delete(root: Path, path: str) -> None:
 
 
 def _safe(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    return bool(parts) and not any(p in ("", ".", "..") or p.lower() == ".git" for p in parts)
+    name = PurePosixPath(path)
+    bad = ("", ".", "..")
+    return (
+        bool(name.parts)
+        and not name.is_absolute()
+        and "\0" not in path
+        and not any(p in bad or p.lower() == ".git" for p in name.parts)
+    )

@@ -50,7 +50,9 @@ def remove_worktree(ws: Workspace, run_id: str) -> None:
     Missing pieces are fine, so discarding a half-made or already-discarded run works.
     """
     path = worktree_path(ws, run_id)
-    if path.exists():
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()  # not a worktree NEXUS made: the entry goes, what a link names stays
+    elif path.exists():
         # `-f -f` also removes a locked worktree.
         result = run_git(ws.root, "worktree", "remove", "-f", "-f", str(path))
         if result.status != 0 and path.exists():
