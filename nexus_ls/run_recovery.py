@@ -98,8 +98,7 @@ Listed = RunRecord | Damaged | Orphan
 
 def orphans(ws: Workspace, known: set[str]) -> list[Orphan]:
     """`nexus/*` branches and run worktrees that no record names."""
-    refs = git(ws.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{PREFIX}")
-    branches = {b[len(PREFIX) :] for b in refs.splitlines() if b.startswith(PREFIX)}
+    branches = run_branches(ws)
     folder = ws.state_dir / "worktrees"
     trees = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     found = []
@@ -108,6 +107,26 @@ def orphans(ws: Workspace, known: set[str]) -> list[Orphan]:
             branch = branch_name(run_id) if run_id in branches else None
             tree = str(folder / run_id) if run_id in trees else None
             found.append(Orphan(run_id, branch, tree))
+    return found
+
+
+def run_branches(ws: Workspace) -> set[str]:
+    """The ids of `nexus/*` branches. Read from git's ref files when the repository keeps
+    them there (a listing stays a directory read, ~1 ms, not a git process, ~5 ms)."""
+    common = ws.common_dir
+    if (common / "reftable").exists():
+        refs = git(ws.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{PREFIX}")
+        return {b[len(PREFIX) :] for b in refs.splitlines() if b.startswith(PREFIX)}
+    loose = common / "refs" / "heads" / "nexus"
+    found = {p.name for p in loose.iterdir() if p.is_file()} if loose.is_dir() else set()
+    try:
+        packed = (common / "packed-refs").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        packed = ""
+    marker = f" refs/heads/{PREFIX}"
+    for line in packed.splitlines():
+        if marker in line and not line.startswith(("#", "^")):
+            found.add(line.split(marker, 1)[1])
     return found
 
 

@@ -137,9 +137,14 @@ def test_orphaned_branch_and_worktree_are_listed_and_discarded(tmp_path: Path) -
     sh(repo, "git", "worktree", "add", "-q", "-b", f"nexus/{orphan}", str(worktree))
     (worktree / "a.txt").write_text("changed by a run nobody recorded\n")
     sh(worktree, "git", "commit", "-qam", "half a run")
+    packed = "20200101-000000000-pack"  # a branch git keeps in packed-refs
+    sh(repo, "git", "branch", f"nexus/{packed}")
+    sh(repo, "git", "pack-refs", "--all")
     before = tree_bytes(repo)
 
-    (entry,) = nexus(repo, "runs", "--json").json()
+    other, entry = nexus(repo, "runs", "--json").json()  # newest (highest id) first
+    assert (other["id"], other["status"], other["worktree"]) == (packed, "orphaned", None)
+    assert nexus(repo, "discard", packed).code == 0
     assert entry["id"] == orphan and entry["status"] == "orphaned"
     assert entry["branch"] == f"nexus/{orphan}" and entry["worktree"] == str(worktree)
     assert "orphaned" in nexus(repo, "runs").stdout
