@@ -167,7 +167,7 @@ def host_alive(pid: int | None, started: str | None) -> bool:
     return started is None or process_started(pid) in (None, started)
 
 
-def _read_regular(path: Path) -> bytes:
+def read_regular(path: Path) -> bytes:
     """A record's bytes; never follows a link, blocks on a FIFO or reads a device."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -221,7 +221,7 @@ class RunStore:
         """The record as stored, or DamagedRecord."""
         path = self.dir / f"{run_id}.json"
         try:
-            text = _read_regular(path).decode("utf-8")
+            text = read_regular(path).decode("utf-8")
         except UnicodeDecodeError:
             raise DamagedRecord(run_id, "it is not UTF-8 text") from None
         except ValueError as exc:  # not a file a record can be

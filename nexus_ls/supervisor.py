@@ -33,7 +33,14 @@ from nexus_ls.run_recovery import (
     run_store,
 )
 from nexus_ls.run_sandbox import agent_environment, host_secrets, make_sandbox, tear_down
-from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, new_run_id, process_started
+from nexus_ls.runs import (
+    DamagedRecord,
+    NoSuchRun,
+    RunRecord,
+    new_run_id,
+    process_started,
+    read_regular,
+)
 from nexus_ls.sandbox import (
     AcceptIncomplete,
     Workspace,
@@ -472,8 +479,8 @@ class Supervisor:
     def _discard_leftover(self, run: str) -> Damaged | Orphan:
         entry = find_leftover(self.ws, self.store, run)
         raw = ""
-        with contextlib.suppress(OSError, ValueError):
-            raw = (self.store.dir / f"{entry.id}.json").read_text(errors="replace")
+        with contextlib.suppress(OSError, ValueError):  # never a link, FIFO or device
+            raw = read_regular(self.store.dir / f"{entry.id}.json").decode(errors="replace")
         head = branch_head(self.ws, branch_name(entry.id))  # its commits stay reachable by id
         remove_leftover(self.ws, self.store, entry)
         self.journal.log(

@@ -116,6 +116,17 @@ def test_a_tampered_record_is_refused_before_accept_writes_anything(finished_run
     assert nexus(repo, "discard", run_id).code == 0
 
 
+@pytest.mark.parametrize("name", ["fifo", "link-to-a-device"])
+def test_discard_removes_a_record_that_is_not_a_file_without_reading_it(finished_run, name) -> None:
+    repo, good = finished_run
+    run_id = plant(repo, name)
+
+    result = nexus(repo, "discard", run_id, timeout=30)
+
+    assert result.code == 0, result.stderr
+    assert [entry["id"] for entry in nexus(repo, "runs", "--json").json()] == [good]
+
+
 def test_discard_removes_a_damaged_record_and_keeps_it_in_the_journal(finished_run) -> None:
     repo, good = finished_run
     run_id = plant(repo, "task-a-number")
