@@ -18,10 +18,10 @@ from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal
 from nexus_ls.runs import RUN_ID, Damaged, RunRecord, RunStore
 from nexus_ls.sandbox import Workspace, branch_name, git
+from nexus_ls.sandbox.commits import commit_change
 from nexus_ls.sandbox.repo import run_git
 from nexus_ls.sandbox.worktree import remove_worktree
 
-DIFF_LIMIT = 200_000
 PREFIX = "nexus/"
 
 
@@ -58,20 +58,10 @@ def recover(ws: Workspace, record: RunRecord) -> None:
 
 def _recovered(ws: Workspace, sha: str) -> tuple[str, dict[str, Any]]:
     subject = git(ws.root, "show", "-s", "--format=%s", sha)
-    show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
-    diff = git(ws.root, *show, "--patch", sha)
-    files = git(ws.root, *show, "--name-only", sha).splitlines()
     message = (
         f"recovered commit {sha[:10]} {subject} (the run was interrupted before it was journaled)"
     )
-    data = {
-        "commit": sha,
-        "files": files,
-        "diff": diff[:DIFF_LIMIT],
-        "diff_truncated": len(diff) > DIFF_LIMIT,
-        "recovered": True,
-    }
-    return message, data
+    return message, {**commit_change(ws.root, sha), "recovered": True}
 
 
 @dataclass

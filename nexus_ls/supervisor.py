@@ -416,21 +416,11 @@ class Supervisor:
 
     def head(self, record: RunRecord) -> str:
         """The branch's tip while it exists (a run may have moved on), else the recorded head."""
-        try:
-            return git(
-                self.ws.root, "rev-parse", "--verify", "--quiet", record.branch + "^{commit}"
-            )
-        except NexusError:
-            return record.head
+        return branch_head(self.ws, record.branch) or record.head
 
     def reviewable(self, run: str) -> RunRecord:
         record = self.store.find(run)
-        if not record.finished:
-            raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
-        if record.review == "discarded":
-            raise NexusError(
-                f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
-            )
+        _check_ended(record)
         if not record.base:
             raise NexusError(
                 f"run {record.id} stopped before its snapshot was made; there is nothing to "
@@ -461,12 +451,7 @@ class Supervisor:
             record = self.store.find(run)
         except (DamagedRecord, NoSuchRun):
             return self._discard_leftover(run)
-        if not record.finished:
-            raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
-        if record.review == "discarded":
-            raise NexusError(
-                f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
-            )
+        _check_ended(record)  # one that stopped before its snapshot may go too
         head = self.head(record)
         diff = net_diff(self.ws, record.base, head) if record.base else ""
         discard(self.ws, record.id)
@@ -489,6 +474,16 @@ class Supervisor:
             data={**entry.to_json(), "record": raw[:20_000], "head": head},
         )  # fmt: skip
         return entry
+
+
+def _check_ended(record: RunRecord) -> None:
+    """A run can be reviewed once it has ended, until it is discarded."""
+    if not record.finished:
+        raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
+    if record.review == "discarded":
+        raise NexusError(
+            f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
+        )
 
 
 def no_one_to_ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:

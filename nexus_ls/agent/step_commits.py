@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Redactor
-from nexus_ls.sandbox import git
-from nexus_ls.sandbox.commits import CommitGuard, commit_step, describe_refusals, worktree_env
+from nexus_ls.sandbox.commits import (
+    CommitGuard,
+    commit_change,
+    commit_step,
+    describe_refusals,
+    worktree_env,
+)
 
-DIFF_LIMIT = 200_000
 Emit = Callable[..., None]  # emit(level, category, message, *, step=None, data=None)
 
 
@@ -68,17 +71,7 @@ class StepCommits:
         return note
 
     def _journal_commit(self, sha: str, tool: str, summary: str, rationale: str, step: int) -> None:
-        show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
-        diff = git(self.worktree, *show, "--patch", sha, env=self.env)
-        files = git(self.worktree, *show, "--name-only", sha, env=self.env).splitlines()
-        data: dict[str, Any] = {
-            "commit": sha,
-            "tool": tool,
-            "files": files,
-            "diff": diff[:DIFF_LIMIT],
-            "diff_truncated": len(diff) > DIFF_LIMIT,
-            "rationale": rationale,
-        }
+        data = {**commit_change(self.worktree, sha, self.env), "tool": tool, "rationale": rationale}
         self.emit("INFO", "edit", f"step {step}: commit {sha[:10]} {tool}: {summary}", step=step,
                   data=data)  # fmt: skip
 

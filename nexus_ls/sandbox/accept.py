@@ -89,9 +89,9 @@ def _refuse(reason: str) -> NexusError:
 
 def _check_path(root: Path, change: _Change, deleted: set[str]) -> None:
     """Refuse anything that would write outside the tree or overwrite an unseen file."""
-    parts = PurePosixPath(change.path).parts
-    if any(p in ("", ".", "..") or p.lower() == ".git" for p in parts):
+    if not _safe(change.path):
         raise _refuse(f"the run's tree holds an unsafe path {change.path!r}")
+    parts = PurePosixPath(change.path).parts
     if change.status == "D":
         return
     for i in range(1, len(parts)):

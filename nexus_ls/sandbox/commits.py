@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nexus_ls.sandbox.repo import (
     NEXUS_IDENTITY,
@@ -252,3 +253,19 @@ def describe_refusals(outcome: StepCommit, size_limit: int) -> str | None:
             f"{files}. They stay in the worktree only; delete them or add them to .gitignore."
         )
     return "\n".join(lines) or None
+
+
+DIFF_LIMIT = 200_000  # the most of a commit's patch an event carries
+
+
+def commit_change(cwd: Path, sha: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """A commit's files and patch (cut at DIFF_LIMIT), as a step's `edit` event holds them."""
+    show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
+    diff = git(cwd, *show, "--patch", sha, env=env)
+    files = git(cwd, *show, "--name-only", sha, env=env).splitlines()
+    return {
+        "commit": sha,
+        "files": files,
+        "diff": diff[:DIFF_LIMIT],
+        "diff_truncated": len(diff) > DIFF_LIMIT,
+    }
