@@ -21,7 +21,7 @@ import pytest
 from nexus_ls.sandbox import safefs
 from nexus_ls.sandbox.safefs import UnsafeFile, lstat_beneath, read_regular, write_atomic
 from nexus_ls.tools import ToolContext, call_tool
-from nexus_ls.tools import files as file_tools
+from nexus_ls.tools import search as search_tool
 
 
 @pytest.fixture(params=["openat2", "walk"])
@@ -192,7 +192,7 @@ def test_read_file_tool_on_a_fifo_answers_with_an_error(root: Path) -> None:
 def test_catastrophic_search_is_stopped_within_its_budget(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(file_tools, "SEARCH_SECONDS", 0.5)
+    monkeypatch.setattr(search_tool, "SEARCH_SECONDS", 0.5)
     (root / "slow.txt").write_text("a" * 40 + "b\n")
     ctx = ToolContext(root=root)
     started = time.monotonic()

@@ -117,41 +117,6 @@ def test_list_files_outside_git_skips_dot_git_and_caps_count(tmp_path: Path) -> 
     assert not any(".git" in line for line in lines)
 
 
-def test_search_gives_path_line_text(ctx: ToolContext) -> None:
-    result = call_tool(ctx, "search", {"pattern": r"hel+o"})
-    assert result.ok
-    assert result.output.splitlines() == [
-        "README.md:2: hello world",
-        "app.py:2:     print('hello')",
-    ]
-    assert result.data["matches"] == 2
-
-
-def test_search_falls_back_to_literal_text_for_invalid_regex(ctx: ToolContext) -> None:
-    result = call_tool(ctx, "search", {"pattern": "print('hello'", "path": "."})
-    assert result.ok
-    assert "not a valid regex" in result.output
-    assert "app.py:2:     print('hello')" in result.output
-    assert result.data["literal"] is True
-
-
-def test_search_skips_binary_files_and_honours_path(ctx: ToolContext) -> None:
-    (ctx.root / "data.bin").write_bytes(b"VALUE\x00\x00binary")
-    result = call_tool(ctx, "search", {"pattern": "VALUE"})
-    assert result.output.splitlines() == ["src/pkg/util.py:1: VALUE = 42"]
-    assert call_tool(ctx, "search", {"pattern": "hello", "path": "src"}).output.startswith(
-        "no matches"
-    )
-
-
-def test_search_caps_the_number_of_hits(ctx: ToolContext) -> None:
-    (ctx.root / "big.txt").write_text("needle\n" * 250)
-    result = call_tool(ctx, "search", {"pattern": "needle"})
-    assert result.data["matches"] == 250
-    assert sum(1 for line in result.output.splitlines() if line.startswith("big.txt:")) == 200
-    assert "[50 more matches not shown" in result.output
-
-
 def test_write_file_creates_folders_and_records_a_diff(ctx: ToolContext) -> None:
     result = call_tool(ctx, "write_file", {"path": "docs/new/guide.md", "content": "# Guide\n"})
     assert result.ok and result.category == "edit"

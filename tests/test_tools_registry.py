@@ -11,9 +11,10 @@ from nexus_ls.tools import ToolContext, call_tool, get_tool, tool_specs
 OFFERED = [
     "read_file",
     "list_files",
-    "search",
     "write_file",
     "edit_file",
+    "read_output",
+    "search",
     "run_command",
     "run_tests",
     "finish",
@@ -37,7 +38,8 @@ def test_specs_offer_exactly_the_current_tools() -> None:
         assert "reason" not in parameters["required"]
         assert spec["function"]["description"]
     by_name = {s["function"]["name"]: s["function"]["parameters"] for s in specs}
-    assert by_name["edit_file"]["required"] == ["path", "old", "new"]
+    assert by_name["edit_file"]["required"] == ["path"]
+    assert {"old", "new", "replace_all", "edits"} <= set(by_name["edit_file"]["properties"])
     assert set(by_name["read_file"]["properties"]) == {"path", "start_line", "end_line", "reason"}
     assert by_name["finish"]["required"] == ["summary"]
 

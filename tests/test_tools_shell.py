@@ -104,15 +104,24 @@ def test_background_children_do_not_outlive_the_command(ctx: ToolContext) -> Non
 
 def test_huge_output_is_capped_keeping_head_and_tail(ctx: ToolContext) -> None:
     script = "import sys; sys.stdout.write('FIRST\\n' + ('x' * 99 + '\\n') * 50000 + 'LAST\\n')"
+    ctx.step = 3
     result = call_tool(ctx, "run_command", {"command": f'{PY} -c "{script}"'})
     assert result.ok
     assert len(result.output) <= ctx.output_limit
     assert result.output.splitlines()[1] == "FIRST"
     assert result.output.rstrip().endswith("LAST")
-    cut = re.search(r"\[\.\.\. ([\d,]+) (bytes|characters) cut \.\.\.\]", result.output)
+    cut = re.search(r"\[\.\.\. lines ([\d,]+)-([\d,]+) of ([\d,]+) cut \(([\d,]+) characters\)",
+                    result.output)  # fmt: skip
     assert cut is not None
-    assert int(cut.group(1).replace(",", "")) > 4_900_000
+    assert int(cut.group(4).replace(",", "")) > 4_900_000
     assert len(result.data["output"]) <= ctx.output_limit
+    # What was cut is kept: read_output pages through it from the line the note names.
+    first = int(cut.group(1).replace(",", ""))
+    assert f'read them with read_output {{"step": 3, "start_line": {first}}}' in result.output
+    ctx.step = 4
+    more = call_tool(ctx, "read_output", {"step": 3, "start_line": first + 20_000})
+    assert more.ok and f"{first + 20_000:>6}\t{'x' * 99}" in more.output
+    assert "pass start_line=" in more.output
 
 
 def test_cancel_kills_a_running_command(tmp_path: Path) -> None:

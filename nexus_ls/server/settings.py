@@ -1,30 +1,36 @@
 """The `nexus` settings an editor sends, as typed values with defaults.
 
-Bad values are reported by key (so the user can find them) and replaced by defaults,
-never fatal: an editor with a typo in its settings still gets a working server.
+One pydantic model (through `validation`, as tool arguments are) declares each setting's
+type and range. Bad values are reported by key (so the user can find them) and replaced
+by defaults, never fatal: an editor with a typo in its settings still gets a working
+server.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
-from nexus_ls.config import TOOL_MODES, Limits
-from nexus_ls.sandbox.settings import MODES
+from pydantic import Field
+
+from nexus_ls.config import Limits
+from nexus_ls.validation import Invalid, Strict, validate
 
 
-@dataclass
-class ServerSettings:
+class ServerSettings(Strict):
+    # The editor-facing names are camelCase.
     model: str | None = None
-    baseUrl: str | None = None  # noqa: N815 - the editor-facing names are camelCase
+    baseUrl: str | None = None  # noqa: N815
     localModel: str | None = None  # noqa: N815
-    toolMode: str | None = None  # noqa: N815
+    toolMode: Literal["auto", "native", "text"] | None = None  # noqa: N815
     guided: bool | None = None
-    maxSteps: int = Limits.max_steps  # noqa: N815
-    maxTokens: int = Limits.max_tokens  # noqa: N815
-    wallTime: float = Limits.wall_time  # noqa: N815
-    commandTimeout: float = Limits.command_timeout  # noqa: N815
-    sandbox: str | None = None  # auto, bwrap, landlock or off (default: the policy file's)
+    maxSteps: int = Field(default=Limits.max_steps, gt=0)  # noqa: N815
+    maxTokens: int = Field(default=Limits.max_tokens, gt=0)  # noqa: N815
+    wallTime: float = Field(default=Limits.wall_time, gt=0)  # noqa: N815
+    commandTimeout: float = Field(default=Limits.command_timeout, gt=0)  # noqa: N815
+    contextTokens: int = Field(default=Limits.context_tokens, ge=0)  # noqa: N815
+    contextWindow: int | None = Field(default=None, gt=0)  # noqa: N815
+    # auto, bwrap, landlock or off (default: the policy file's)
+    sandbox: Literal["auto", "bwrap", "landlock", "off"] | None = None
     network: bool | None = None  # the run's commands get the network
 
     def limits(self) -> Limits:
@@ -33,53 +39,34 @@ class ServerSettings:
             max_tokens=self.maxTokens,
             wall_time=self.wallTime,
             command_timeout=self.commandTimeout,
+            context_tokens=self.contextTokens,
+            context_window=self.contextWindow,
         )
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "baseUrl": (str,),
-    "localModel": (str,),
-    "toolMode": (str,),
-    "guided": (bool,),
-    "maxSteps": (int,),
-    "maxTokens": (int,),
-    "wallTime": (int, float),
-    "commandTimeout": (int, float),
-    "sandbox": (str,),
-    "network": (bool,),
-}
 
 
 def structure(raw: Any) -> tuple[ServerSettings, list[str]]:
     """Settings from the editor's `nexus` object, and one problem line per bad key."""
-    settings, problems = ServerSettings(), list[str]()
+    problems: list[str] = []
     if raw is None:
-        return settings, problems
+        return ServerSettings(), problems
     if not isinstance(raw, dict):
-        return settings, [f"nexus settings should be an object, not {type(raw).__name__}"]
-    known = {f.name for f in fields(ServerSettings)}
+        return ServerSettings(), [f"nexus settings should be an object, not {type(raw).__name__}"]
+    known = sorted(ServerSettings.model_fields)
+    good: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known:
-            problems.append(f"nexus.{key} is not a setting (known: {', '.join(sorted(known))})")
+        if key not in ServerSettings.model_fields:
+            problems.append(f"nexus.{key} is not a setting (known: {', '.join(known)})")
             continue
-        if value is None:
-            continue
-        types = _TYPES[key]
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if ok and key in ("maxSteps", "maxTokens", "wallTime", "commandTimeout") and value <= 0:
-            ok = False
-        if ok and key == "toolMode" and value not in TOOL_MODES:
-            ok = False
-        if ok and key == "sandbox" and value not in MODES:
-            ok = False
-        if not ok:
-            default = getattr(ServerSettings, key)
+        try:
+            validate(ServerSettings, {key: value}, noun="setting")
+        except Invalid:
+            default = ServerSettings.model_fields[key].default
             shown = "the default" if default is None else repr(default)
             problems.append(f"nexus.{key} = {value!r} is not valid; using {shown}")
             continue
-        setattr(settings, key, float(value) if float in types else value)
-    return settings, problems
+        if value is not None:
+            good[key] = value
+    return validate(ServerSettings, good, noun="setting"), problems
 
 
 def section(options: Any) -> Any:

@@ -7,15 +7,23 @@ registry that lists those same modules.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
 
 from nexus_ls.sandbox.profile import SandboxProfile
+from nexus_ls.tools.kept import Outputs
+from nexus_ls.validation import Strict, schema
 
 if TYPE_CHECKING:
     from nexus_ls.tools.gate import CommandGate
+
+Mode = Literal["native", "text", "guided"]  # how the model calls tools; see agent.model
+ALL_MODES: frozenset[Mode] = frozenset(("native", "text", "guided"))
+ToolCategory = Literal["tool", "edit", "command", "test"]  # the journal category of a call
 
 
 @dataclass
@@ -33,6 +41,9 @@ class ToolContext:
     # remote's URL, an AWS key in a fixture): the model's endpoint is not the user's.
     scrub: Callable[[str], str] | None = None
     git_env: dict[str, str] | None = None  # GIT_DIR and GIT_WORK_TREE of the run's worktree
+    outputs: Outputs = field(default_factory=lambda: Outputs())  # every observation, whole
+    step: int = 0  # the step and the call within it being run: where `outputs` keeps them
+    call: int = 1
 
 
 @dataclass
@@ -42,42 +53,65 @@ class ToolResult:
     ok: bool
     output: str
     data: dict[str, Any] = field(default_factory=dict)
-    category: str = "tool"
+    category: ToolCategory = "tool"
+    # The paths a file tool changed, when it knows them exactly (None: look at the tree).
+    paths: list[str] | None = None
+    # The observation before it was cut to fit the model's view (None: `output` is whole).
+    full: str | None = None
+
+
+class Args(Strict):
+    """The arguments every tool takes; a tool's own model adds its fields."""
+
+    reason: str | None = Field(
+        None, description="Optional: why you take this step; recorded in the journal and commit."
+    )
+
+
+def _first_line(args: Any, result: ToolResult) -> str:
+    return (result.output.splitlines() or [""])[0].strip()[:160]
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool as the model sees it (name, description, JSON schema) and the code behind it."""
+    """One tool with every fact about it: what the model is shown (name, description, the
+    schema from `args`), the code behind it, and how the loop treats its calls."""
 
     name: str
     description: str
-    parameters: dict[str, Any]
-    run: Callable[..., ToolResult]
-    category: str = "tool"
+    args: type[Args]
+    run: Callable[..., ToolResult]  # run(ctx, **arguments) -> ToolResult
+    category: ToolCategory = "tool"
+    changes_files: bool = False  # a call may change the worktree: the step is committed
+    ends_run: bool = False  # a successful call ends the run (its data: summary, success)
+    modes: frozenset[Mode] = ALL_MODES  # where the tool is offered
+    # One line on what a call changed, for the step's commit subject.
+    subject: Callable[[Any, ToolResult], str] = _first_line
+    # One line on a call's outcome, for progress and shortened history.
+    progress: Callable[[Any, ToolResult], str] = _first_line
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return schema(self.args)
+
+    def spec(self) -> dict[str, Any]:
+        """The tool in the OpenAI `tools=` format."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
 
 
 class ToolError(ValueError):
     """A refusal the model can act on; its message becomes the observation."""
 
 
-def failure(message: str, category: str = "tool", **data: Any) -> ToolResult:
+def failure(message: str, category: ToolCategory = "tool", **data: Any) -> ToolResult:
     """An error observation; the prefix lets the model tell errors from results at a glance."""
     text = message if message.startswith("error: ") else f"error: {message}"
     data = {"error": text[len("error: ") :], **data}
     return ToolResult(ok=False, output=text, data=data, category=category)
-
-
-REASON = {
-    "type": "string",
-    "description": "Optional: why you take this step; recorded in the journal and commit.",
-}
-
-
-def object_schema(properties: dict[str, Any], required: Iterable[str] = ()) -> dict[str, Any]:
-    """A JSON schema for tool arguments; every tool also accepts `reason`."""
-    return {
-        "type": "object",
-        "properties": {**properties, "reason": REASON},
-        "required": list(required),
-        "additionalProperties": False,
-    }

@@ -24,6 +24,7 @@ class Replacement:
     start_line: int
     end_line: int
     method: str  # "exact" or "whitespace"
+    count: int = 1  # how many places were replaced
 
 
 def apply_edit(text: str, old: str, new: str) -> Replacement:
@@ -47,6 +48,17 @@ def apply_edit(text: str, old: str, new: str) -> Replacement:
     return _whitespace_edit(text, old, new)
 
 
+def replace_every(text: str, old: str, new: str) -> Replacement:
+    """Replace every exact occurrence of `old`; the lines span the first to the last."""
+    if not old.strip():
+        raise EditError("`old` is empty; give the exact text to replace")
+    lines = _exact_lines(text, old)
+    if not lines:  # no whitespace-tolerant guess: each of many places could differ
+        raise EditError(not_found_message(text, old))
+    last = lines[-1] + old.count("\n") - (1 if old.endswith("\n") else 0)
+    return Replacement(text.replace(old, new), lines[0], last, "exact", len(lines))
+
+
 def normalise(line: str) -> str:
     """A line with leading/trailing whitespace dropped and inner runs collapsed."""
     return " ".join(line.split())
@@ -64,7 +76,8 @@ def _ambiguous(count: int, lines: list[int]) -> str:
     where = ", ".join(str(n) for n in lines[:10])
     return (
         f"`old` matches {count} places (lines {where}); include more surrounding lines "
-        "in `old` so it matches exactly one place"
+        "in `old` so it matches exactly one place, or pass replace_all: true to change "
+        "every one of them"
     )
 
 

@@ -11,6 +11,25 @@ from typing import BinaryIO
 _MARKER_ROOM = 48  # the cut note is at most this long, so the result stays within `limit`
 
 
+def numbered(lines: list[str], first: int, last: int, limit: int) -> tuple[str, int]:
+    """Lines `first`..`last` (1-based) numbered for citing and editing, as many as fit in
+    `limit` characters, with a note on how to read on; and the last line shown."""
+    budget, used, shown = limit - 200, 0, list[str]()
+    for number in range(first, last + 1):
+        line = f"{number:>6}\t{lines[number - 1]}"
+        if shown and used + len(line) > budget:
+            last = number - 1
+            break
+        shown.append(cap(line, budget))
+        used += len(shown[-1]) + 1
+    body = "\n".join(shown)
+    total = len(lines)
+    if last < total or first > 1:
+        body += f"\n[lines {first}-{last} of {total}"
+        body += f"; pass start_line={last + 1} to read on]" if last < total else "]"
+    return body, last
+
+
 def cut_note(count: int, unit: str = "characters") -> str:
     """The line that stands where text was removed."""
     return f"[... {count:,} {unit} cut ...]"

@@ -1,64 +1,49 @@
 """The tools offered to the model, and the one safe way to call them.
 
-Models make mistakes in tool calls (bad JSON, wrong names, missing arguments) and tools
-meet errors (a path outside the worktree, a missing file). All of these come back as an
-observation starting with "error: " so the model can correct itself; none ends the run.
+Every module of this package that defines `TOOLS` adds its tools: adding a tool is
+writing one module. Models make mistakes in tool calls (bad JSON, wrong names, missing
+arguments) and tools meet errors (a path outside the worktree, a missing file). All of
+these come back as an observation starting with "error: " so the model can correct
+itself; none ends the run.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from nexus_ls.sandbox.paths import PathEscape
-from nexus_ls.tools import files, shell, testing
-from nexus_ls.tools.base import (
-    Tool,
-    ToolContext,
-    ToolError,
-    ToolResult,
-    failure,
-    object_schema,
-)
-from nexus_ls.tools.output import cap
+from nexus_ls.tools.base import Args, Mode, Tool, ToolContext, ToolError, ToolResult, failure
+from nexus_ls.tools.kept import view
+from nexus_ls.validation import Invalid, usage, validate
 
 __all__ = ["Tool", "ToolContext", "ToolResult", "call_tool", "get_tool", "tool_specs"]
 
 
-def finish(ctx: ToolContext, summary: str, success: bool = True) -> ToolResult:
-    """Ending the run is the agent loop's job; this only echoes what the model reported."""
-    return ToolResult(True, summary.strip() or "finished", {"summary": summary, "success": success})
+def _discover() -> dict[str, Tool]:
+    found: dict[str, Tool] = {}
+    here = [str(Path(__file__).parent)]
+    for info in sorted(pkgutil.iter_modules(here), key=lambda m: m.name):
+        module = importlib.import_module(f"nexus_ls.tools.{info.name}")
+        for tool in getattr(module, "TOOLS", ()):
+            if tool.name in found:
+                raise RuntimeError(f"two tools are named {tool.name!r}")
+            found[tool.name] = tool
+    # The tools that end a run come last, where a model reads "and then".
+    return dict(sorted(found.items(), key=lambda item: item[1].ends_run))
 
 
-FINISH = Tool(
-    "finish",
-    "End the task: call this once the work is done (or cannot be done), with a short summary "
-    "of what changed and how it was checked.",
-    object_schema(
-        {
-            "summary": {"type": "string", "description": "What was done and how it was checked."},
-            "success": {
-                "type": "boolean",
-                "description": "false if the task could not be completed (default true).",
-            },
-        },
-        ["summary"],
-    ),
-    finish,
-)
+TOOLS: dict[str, Tool] = _discover()
 
-TOOLS: dict[str, Tool] = {
-    tool.name: tool for tool in (*files.TOOLS, *shell.TOOLS, *testing.TOOLS, FINISH)
-}
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-}
+def offered(mode: Mode) -> list[Tool]:
+    """The tools a model calling in `mode` is offered."""
+    return [tool for tool in TOOLS.values() if mode in tool.modes]
 
 
 def tool_specs(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -67,17 +52,7 @@ def tool_specs(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
     unknown = [n for n in chosen if n not in TOOLS]
     if unknown:
         raise KeyError(f"unknown tools: {', '.join(unknown)}")
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": TOOLS[n].name,
-                "description": TOOLS[n].description,
-                "parameters": TOOLS[n].parameters,
-            },
-        }
-        for n in chosen
-    ]
+    return [TOOLS[n].spec() for n in chosen]
 
 
 def get_tool(name: str) -> Tool | None:
@@ -85,30 +60,8 @@ def get_tool(name: str) -> Tool | None:
     return TOOLS.get(name)
 
 
-def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | str) -> ToolResult:
-    """Run a tool call from the model; every failure becomes an observation, never a raise."""
-    tool = TOOLS.get(name)
-    if tool is None:
-        return failure(f"there is no tool named {name!r}; the tools are: {', '.join(TOOLS)}")
-    try:
-        args = _check_arguments(tool, arguments)
-    except ToolError as exc:
-        return failure(f"{name}: {exc}", category=tool.category)
-    try:
-        result = tool.run(ctx, **args)
-    except (ToolError, PathEscape) as exc:
-        return failure(str(exc), category=tool.category)
-    except UnicodeDecodeError as exc:
-        return failure(f"the file is not UTF-8 text ({exc.reason})", category=tool.category)
-    except OSError as exc:
-        return failure(_describe_os_error(exc, ctx), category=tool.category)
-    except Exception as exc:  # a bug in a tool must not end the run
-        return failure(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}", tool.category)
-    result.output = cap(result.output or "(no output)", ctx.output_limit)
-    return result
-
-
-def _check_arguments(tool: Tool, arguments: dict[str, Any] | str) -> dict[str, Any]:
+def parse_arguments(tool: Tool, arguments: dict[str, Any] | str) -> Args:
+    """The call's arguments as the tool's model, or a `ToolError` saying how to fix them."""
     if isinstance(arguments, str):
         if not arguments.strip():
             arguments = {}
@@ -117,38 +70,43 @@ def _check_arguments(tool: Tool, arguments: dict[str, Any] | str) -> dict[str, A
                 arguments = json.loads(arguments)
             except ValueError as exc:
                 raise ToolError(
-                    f"the arguments are not valid JSON ({exc}); {_usage(tool)}"
+                    f"the arguments are not valid JSON ({exc}); {usage(tool.name, tool.args)}"
                 ) from exc
-    if not isinstance(arguments, dict):
-        raise ToolError(f"the arguments must be a JSON object; {_usage(tool)}")
-    properties: dict[str, Any] = tool.parameters["properties"]
-    # A null counts as leaving an optional argument out; models often send them.
-    args = {k: v for k, v in arguments.items() if k != "reason" and v is not None}
-    extra = sorted(k for k in args if k not in properties)
-    if extra:
-        raise ToolError(f"unexpected argument(s) {', '.join(extra)}; {_usage(tool)}")
-    missing = [k for k in tool.parameters["required"] if k not in args]
-    if missing:
-        raise ToolError(f"missing required argument(s) {', '.join(missing)}; {_usage(tool)}")
-    for key, value in args.items():
-        expected = properties[key]["type"]
-        if isinstance(value, float) and expected == "integer" and value.is_integer():
-            args[key] = value = int(value)
-        if not isinstance(value, _TYPES[expected]) or (
-            isinstance(value, bool) and expected != "boolean"
-        ):
-            raise ToolError(f"argument {key} must be of type {expected}, not {_json_type(value)}")
-    return args
+    try:
+        return validate(tool.args, arguments)
+    except Invalid as exc:
+        raise ToolError(f"{exc}; {usage(tool.name, tool.args)}") from None
 
 
-def _usage(tool: Tool) -> str:
-    properties = tool.parameters["properties"]
-    required = set(tool.parameters["required"])
-    shown = [
-        f"{k}: {p['type']}" + ("" if k in required else " (optional)")
-        for k, p in properties.items()
-    ]
-    return f"{tool.name} takes {{{', '.join(shown)}}}"
+def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | str) -> ToolResult:
+    """Run a tool call from the model; every failure becomes an observation, never a raise.
+    The observation is kept whole in `ctx.outputs` and cut to `ctx.output_limit` for view."""
+    result = _call(ctx, name, arguments)
+    whole = result.full if result.full is not None else result.output or "(no output)"
+    ctx.outputs.keep(ctx.step, ctx.call, whole)
+    result.full = whole if len(whole) > ctx.output_limit else None
+    result.output = view(whole, ctx.output_limit, ctx.step, ctx.call)
+    return result
+
+
+def _call(ctx: ToolContext, name: str, arguments: dict[str, Any] | str) -> ToolResult:
+    tool = TOOLS.get(name)
+    if tool is None:
+        return failure(f"there is no tool named {name!r}; the tools are: {', '.join(TOOLS)}")
+    try:
+        args = parse_arguments(tool, arguments)
+    except ToolError as exc:
+        return failure(f"{name}: {exc}", category=tool.category)
+    try:
+        return tool.run(ctx, **args.model_dump(exclude={"reason"}, exclude_none=True))
+    except (ToolError, PathEscape) as exc:
+        return failure(str(exc), category=tool.category)
+    except UnicodeDecodeError as exc:
+        return failure(f"the file is not UTF-8 text ({exc.reason})", category=tool.category)
+    except OSError as exc:
+        return failure(_describe_os_error(exc, ctx), category=tool.category)
+    except Exception as exc:  # a bug in a tool must not end the run
+        return failure(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}", tool.category)
 
 
 def _describe_os_error(exc: OSError, ctx: ToolContext) -> str:
@@ -159,8 +117,3 @@ def _describe_os_error(exc: OSError, ctx: ToolContext) -> str:
             name = name.replace(root.rstrip("/") + "/", "")
         where = f" ({name})"
     return f"{exc.strerror or exc}{where}"
-
-
-def _json_type(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
-    return "null" if value is None else names.get(type(value), "object")

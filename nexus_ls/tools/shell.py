@@ -22,14 +22,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.sandbox.confinement import wrap
 from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.repo import safe_git_environment
 from nexus_ls.sandbox.rlimits import human_size
-from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
+from nexus_ls.tools.base import (
+    Args,
+    Tool,
+    ToolCategory,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    failure,
+)
 from nexus_ls.tools.gate import Verdict
+from nexus_ls.tools.kept import KEEP_ONE
 from nexus_ls.tools.output import cap_file
 
 MAX_TIMEOUT = 3600.0
@@ -45,7 +56,8 @@ class CommandOutcome:
     duration_ms: int
     timed_out: bool
     cancelled: bool
-    output: str
+    output: str  # cut to the limit, for the journal
+    full: str = ""  # as printed (up to `kept.KEEP_ONE`), for the model to page through
 
 
 def command_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -108,11 +120,13 @@ def run_shell(
         if not (sandbox is not None and sandbox.mode == "bwrap"):
             sweep()
         output = cap_file(sink, limit)
+        full = cap_file(sink, KEEP_ONE)
     duration_ms = int((time.monotonic() - started) * 1000)
     killed = timed_out or cancelled
     return CommandOutcome(
-        command, None if killed else proc.returncode, duration_ms, timed_out, cancelled, output
-    )
+        command, None if killed else proc.returncode, duration_ms, timed_out, cancelled, output,
+        full,
+    )  # fmt: skip
 
 
 class _ExitWaiter:
@@ -177,7 +191,7 @@ def sandbox_notes(outcome: CommandOutcome, sandbox: SandboxProfile | None) -> li
             f"note: the command used its {limits.cpu_time} s of CPU time and was stopped "
             "(limits.cpu_time)"
         )
-    output = outcome.output
+    output = outcome.full or outcome.output
     if "Read-only file system" in output:
         notes.append(
             "note: the sandbox lets commands write only in the project, $HOME and /tmp; git's "
@@ -201,12 +215,12 @@ def command_result(
     timeout: float,
     head: str,
     data: dict[str, Any],
-    category: str,
+    category: ToolCategory,
     sandbox: SandboxProfile | None = None,
     scrub: Callable[[str], str] | None = None,
 ) -> ToolResult:
     """The observation for a command: its head line and output, or why it was killed."""
-    shown = outcome.output or "(no output)"
+    shown = outcome.full or outcome.output or "(no output)"
     if scrub is not None:
         shown = scrub(shown)
     error = describe_kill(outcome, timeout)
@@ -226,7 +240,9 @@ def check_timeout(timeout: float | None, default: float) -> float:
     return float(timeout)
 
 
-def gate(ctx: ToolContext, command: str, network: bool, category: str) -> Verdict | ToolResult:
+def gate(
+    ctx: ToolContext, command: str, network: bool, category: ToolCategory
+) -> Verdict | ToolResult:
     """The policy's verdict for `command` (asking the user if it says so), or the refusal
     to hand the model."""
     if ctx.gate is None:
@@ -265,8 +281,25 @@ def run_command(
     )  # fmt: skip
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
     data = {**asdict(outcome), **verdict.data, "network": verdict.network}
+    del data["full"]
     data["sandboxed"] = sandbox is not None and sandbox.mode != "off"
     return command_result(outcome, seconds, head, data, "command", ctx.sandbox, ctx.scrub)
+
+
+class CommandArgs(Args):
+    command: str = Field(description="The shell command line.")
+    timeout: float | None = Field(
+        None, description="Seconds before the command is killed (the default suits most)."
+    )
+    network: bool = Field(
+        False,
+        description="Ask for network access for this command (commands have none by "
+        "default; the user may have to approve).",
+    )
+
+
+def _command_subject(args: CommandArgs, result: ToolResult) -> str:
+    return f"run `{args.command.strip()[:60]}`"
 
 
 TOOLS = (
@@ -275,22 +308,10 @@ TOOLS = (
         "Run a shell command in the project root (stdin is empty; stdout and stderr are "
         "combined; background processes do not outlive the command). Non-zero exit codes "
         "are reported, not errors.",
-        object_schema(
-            {
-                "command": {"type": "string", "description": "The shell command line."},
-                "timeout": {
-                    "type": "number",
-                    "description": "Seconds before the command is killed (the default suits most).",
-                },
-                "network": {
-                    "type": "boolean",
-                    "description": "Ask for network access for this command (commands have "
-                    "none by default; the user may have to approve).",
-                },
-            },
-            ["command"],
-        ),
+        CommandArgs,
         run_command,
         category="command",
+        changes_files=True,
+        subject=_command_subject,
     ),
 )

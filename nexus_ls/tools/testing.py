@@ -13,7 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from nexus_ls.tools.base import Tool, ToolContext, ToolError, ToolResult, failure, object_schema
+from pydantic import Field
+
+from nexus_ls.tools.base import Args, Tool, ToolContext, ToolError, ToolResult, failure
 from nexus_ls.tools.shell import command_env, command_result, gate, run_shell, unconfined_env
 
 Counts = tuple[int, int]
@@ -194,15 +196,23 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
     return command_result(outcome, ctx.command_timeout, head, data, "test", ctx.sandbox, ctx.scrub)
 
 
+class RunTestsArgs(Args):
+    command: str | None = Field(None, description="Test command, e.g. 'pytest -x'.")
+
+
+def _tests_subject(args: RunTestsArgs, result: ToolResult) -> str:
+    return f"run tests{' with `' + args.command[:50] + '`' if args.command else ''}"
+
+
 TOOLS = (
     Tool(
         "run_tests",
         "Run the project's tests (detected from its files unless `command` is given) and "
         "report how many passed and failed.",
-        object_schema(
-            {"command": {"type": "string", "description": "Test command, e.g. 'pytest -x'."}}
-        ),
+        RunTestsArgs,
         run_tests,
         category="test",
+        changes_files=True,
+        subject=_tests_subject,
     ),
 )
