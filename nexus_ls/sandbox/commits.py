@@ -10,17 +10,21 @@ size), and a change that adds a secret NEXUS knows or a private key.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nexus_ls.sandbox.repo import (
     NEXUS_IDENTITY,
+    batch_check,
     changed_files,
     git,
     git_bytes,
+    object_id,
     run_git,
     stage_paths,
 )
@@ -32,6 +36,8 @@ DEFAULT_SIZE_LIMIT = 10 << 20
 PRIVATE_KEY = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|^\+?PuTTY-User-Key-File-\d+:"
 )
+# PRIVATE_KEY's PuTTY line at the start of any line of a file, not only of a diff line.
+ANY_LINE_PUTTY = re.compile(r"^\+?PuTTY-User-Key-File-\d+:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,17 @@ class StepCommit:
     too_large: dict[str, int] = field(default_factory=dict)  # path -> size, left uncommitted
     nested: list[str] = field(default_factory=list)  # git repositories inside, left out
     refused: list[str] = field(default_factory=list)  # why nothing was committed
+    files: list[str] = field(default_factory=list)  # what the commit changed (commit_paths)
 
 
 def format_message(tool: str, summary: str, rationale: str, run_id: str, step: int) -> str:
-    """Subject `<tool>: <summary>`, then the rationale, then Nexus-Run / Nexus-Step trailers."""
+    """Subject: what the step changed (`tool` only when nothing says more), then the
+    rationale, then Nexus-Run / Nexus-Step trailers."""
     lines = summary.strip().splitlines()
     subject = lines[0].strip() if lines else ""
     if len(subject) > SUMMARY_LIMIT:
         subject = subject[: SUMMARY_LIMIT - 3].rstrip() + "..."
-    parts = [f"{tool}: {subject}" if subject else tool]
+    parts = [subject or tool]
     if rationale.strip():
         parts.append(rationale.strip())
     parts.append(f"Nexus-Run: {run_id}\nNexus-Step: {step}")
@@ -90,6 +98,8 @@ def commit_step(
     guard = guard or CommitGuard()
     env = worktree_env(worktree, git_dir)
     changed = changed_files(worktree, env)
+    if not changed:
+        return StepCommit()  # nothing to commit: no need to look for nested repositories
     outcome = StepCommit(too_large=_too_large(worktree, changed, guard.size_limit))
     outcome.nested = nested_repositories(worktree, env, changed)
     left_out = [*outcome.too_large, *outcome.nested]
@@ -129,6 +139,185 @@ def commit_step(
     )
     outcome.sha = git(worktree, "rev-parse", "HEAD", env=env)
     return outcome
+
+
+def commit_paths(
+    worktree: Path,
+    paths: Sequence[str],
+    tool: str,
+    summary: str,
+    rationale: str,
+    run_id: str,
+    step: int,
+    git_dir: Path | None = None,
+    guard: CommitGuard | None = None,
+) -> StepCommit:
+    """Commit exactly `paths`, the files a step wrote or removed, without scanning the tree.
+
+    For a step whose tool knows what it changed (write_file, edit_file). The precondition
+    is the caller's to keep: nothing else in the worktree differs from HEAD but what step
+    commits always leave out (files over the size limit, nested repositories), i.e. the
+    run's last step commit was neither refused nor failed. Then the commit, its tree and
+    the index are the ones `commit_step` would make, with about half the git processes
+    and none that reads the whole worktree: `git add` of the paths (the same staging
+    `commit_step` does, ignore rules and attributes included), `write-tree`, one
+    `cat-file --batch-check`, `commit-tree`, `update-ref`.
+
+    The guard's checks run on the bytes in the worktree, and hold for the commit because
+    each staged blob is checked to be those very bytes. Whatever this cannot decide
+    exactly (content that may hold a secret, a blob a filter changed, an ignored new
+    file, a folder, a link among the parents, a path git refuses) goes to `commit_step`.
+    """
+    guard = guard or CommitGuard()
+    env = worktree_env(worktree, git_dir)
+
+    def slow() -> StepCommit:
+        return commit_step(worktree, tool, summary, rationale, run_id, step, git_dir, guard)
+
+    names = _plain_paths(paths)
+    if names is None:
+        return slow()
+    outcome = StepCommit()
+    contents: dict[str, bytes | None] = {}  # path -> its bytes (a link: its target); None: gone
+    for name in names:
+        nested = _nested_parent(worktree, name)
+        if nested is None:
+            return slow()  # a link among the parents: git says what it makes of that
+        if nested:
+            outcome.nested.append(nested)
+            continue
+        try:
+            info = os.lstat(worktree / name)
+        except (FileNotFoundError, NotADirectoryError):
+            contents[name] = None
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            contents[name] = os.fsencode(os.readlink(worktree / name))
+        elif not stat.S_ISREG(info.st_mode):
+            return slow()  # a folder now, or a fifo
+        elif info.st_size > guard.size_limit:
+            outcome.too_large[name] = info.st_size
+            continue
+        else:
+            contents[name] = _read_plain(worktree / name)
+        if _may_add_secret(contents[name] or b"", guard.secrets):
+            return slow()  # the exact check needs the diff against the old blob
+    outcome.nested = sorted(set(outcome.nested))
+    if not contents:
+        return outcome
+    spec = b"".join(os.fsencode(f":(literal){name}") + b"\0" for name in contents)
+    # `add -A` of literal paths, as `commit_step` stages them: it stages a removal too,
+    # fails on a path that neither exists nor is tracked, and stops at an ignored new
+    # file (having staged the others, which `commit_step` then commits as they are).
+    added = run_git(worktree, "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul",
+                    env=env, stdin=spec)  # fmt: skip
+    if added.status != 0:
+        return slow()
+    tree = git(worktree, "write-tree", env=env)
+    listed = list(contents)
+    try:
+        answers = batch_check(
+            worktree,
+            [
+                "HEAD",
+                "HEAD^{tree}",
+                *(f"{tree}:{n}" for n in listed),
+                *(f"HEAD:{n}" for n in listed),
+            ],
+            env,
+        )
+    except ValueError:
+        return slow()
+    head, head_tree = answers[0], answers[1]
+    staged, before = answers[2 : 2 + len(listed)], answers[2 + len(listed) :]
+    if head is None or head_tree is None:
+        return slow()  # no commit yet
+    for name, entry in zip(listed, staged, strict=True):
+        content = contents[name]
+        if content is None:
+            if entry is not None:
+                return slow()
+        elif (
+            entry is None
+            or entry[1] != "blob"
+            or entry[0] != object_id(content, "blob", len(head[0]))
+        ):
+            return slow()  # an attribute changed the bytes: the checks must see the blob
+    if tree == head_tree[0]:
+        return outcome  # the step wrote what was there
+    changed = [
+        n for n, new, old in zip(listed, staged, before, strict=True) if _id(new) != _id(old)
+    ]
+    outcome.files = changed or listed  # no blob changed: a mode did
+    message = format_message(tool, summary, rationale, run_id, step)
+    # Hooks and signing belong to the user's own commits, not to a run's steps.
+    sha = git(
+        worktree, "commit-tree", "--no-gpg-sign", "-p", head[0], tree,
+        env={**NEXUS_IDENTITY, **env}, stdin=message.encode("utf-8", "replace"),
+    )  # fmt: skip
+    subject = message.split("\n", 1)[0]
+    git(worktree, "update-ref", "-m", f"commit: {subject}", "HEAD", sha, head[0], env=env)
+    outcome.sha = sha
+    return outcome
+
+
+def _id(entry: tuple[str, str, int] | None) -> str | None:
+    return entry[0] if entry else None
+
+
+def _plain_paths(paths: Sequence[str]) -> list[str] | None:
+    """`paths` as git spells them (relative, `/`-separated, sorted, once each), or None if
+    one is not a plain path inside the worktree."""
+    names = set()
+    for path in paths:
+        name = posixpath.normpath(path.replace(os.sep, "/")) if path else ""
+        parts = name.split("/")
+        if (
+            name in ("", ".")
+            or name.startswith("/")
+            or ".." in parts
+            or any(part.lower() == ".git" for part in parts)
+            or "\n" in name
+            or "\0" in name
+        ):
+            return None
+        names.add(name)
+    return sorted(names)
+
+
+def _nested_parent(worktree: Path, name: str) -> str | None:
+    """The nested repository `name` is inside ("" if none), or None if a parent folder is
+    a symbolic link or not a folder."""
+    parent = ""
+    for part in name.split("/")[:-1]:
+        parent = f"{parent}/{part}" if parent else part
+        try:
+            info = os.lstat(worktree / parent)
+        except FileNotFoundError:
+            return ""  # the path is gone with its folder
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+        if os.path.lexists(worktree / parent / ".git"):
+            return parent
+    return ""
+
+
+def _read_plain(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        return stream.read()
+
+
+def _may_add_secret(content: bytes, secrets: Mapping[str, str]) -> bool:
+    """Whether some line of `content`, as a diff would add it (`+line`), could hold a
+    known secret or a private key: never false where `_secrets_added` would find one."""
+    text = content.decode("utf-8", "replace")
+    if PRIVATE_KEY.search(text) or ANY_LINE_PUTTY.search(text):
+        return True
+    for value in secrets.values():
+        if len(value) >= 8 and (value in text or value.startswith("+") and value[1:] in text):
+            return True
+    return False
 
 
 def _inside(path: str, folders: list[str]) -> bool:
@@ -180,7 +369,8 @@ def _too_large(worktree: Path, changed: list[str], limit: int) -> dict[str, int]
             info = os.lstat(worktree / path)
         except OSError:
             continue  # deleted
-        if not os.path.islink(worktree / path) and info.st_size > limit:
+        # Links and folders (a nested repository, `sub/`) have no size of their own here.
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
             found[path] = info.st_size
     return found
 
@@ -263,6 +453,18 @@ def commit_change(cwd: Path, sha: str, env: dict[str, str] | None = None) -> dic
     show = ("show", "--format=", "--no-ext-diff", "--no-textconv")
     diff = git(cwd, *show, "--patch", sha, env=env)
     files = git(cwd, *show, "--name-only", sha, env=env).splitlines()
+    return {
+        "commit": sha,
+        "files": files,
+        "diff": diff[:DIFF_LIMIT],
+        "diff_truncated": len(diff) > DIFF_LIMIT,
+    }
+
+
+def tool_change(sha: str, files: list[str], diff: str) -> dict[str, Any]:
+    """What `commit_change` gives, built from what the step's tools already know (the
+    paths `commit_paths` committed, the tools' own diff of their before and after text)
+    instead of two `git show`s."""
     return {
         "commit": sha,
         "files": files,

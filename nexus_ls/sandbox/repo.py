@@ -8,6 +8,7 @@ NEXUS's ever runs code that a repository's config names: hooks (a planted
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -206,3 +207,33 @@ def stage_paths(
             stdin = b"\0".join(os.fsencode(spec) for spec in specs) + b"\0"
             extra = ("-r", "--ignore-unmatch") if command[0] == "rm" else ()
             git(cwd, *command, *extra, *from_stdin, env=env, stdin=stdin)
+
+
+def object_id(content: bytes, kind: str = "blob", hex_length: int = 40) -> str:
+    """The id git gives an object of `kind` holding `content` (SHA-1, or SHA-256 for a
+    repository whose ids have 64 hex digits), computed without running git."""
+    digest = hashlib.sha256() if hex_length == 64 else hashlib.sha1()
+    digest.update(f"{kind} {len(content)}\0".encode() + content)
+    return digest.hexdigest()
+
+
+def batch_check(
+    cwd: Path, names: list[str], env: dict[str, str] | None = None
+) -> list[tuple[str, str, int] | None]:
+    """`git cat-file --batch-check` of each name (`HEAD`, `<tree>:<path>`, ...), in order:
+    (id, type, size), or None for a name that does not resolve. Names must not hold a
+    newline (the batch is line-based)."""
+    if any("\n" in name for name in names):
+        raise ValueError("a name for cat-file --batch-check holds a newline")
+    stdin = "".join(f"{name}\n" for name in names).encode("utf-8", "surrogateescape")
+    out = git_bytes(cwd, "cat-file", "--batch-check", env=env, stdin=stdin)
+    answers: list[tuple[str, str, int] | None] = []
+    for line in out.split(b"\n")[: len(names)]:
+        fields = line.split(b" ")
+        if len(fields) == 3 and fields[2].isdigit():
+            answers.append((fields[0].decode(), fields[1].decode(), int(fields[2])))
+        else:  # "<name> missing", "<name> ambiguous"
+            answers.append(None)
+    if len(answers) != len(names):
+        raise NexusError("git cat-file --batch-check answered fewer names than it was asked")
+    return answers
