@@ -63,7 +63,7 @@ def test_a_commands_own_git_commit_is_refused_with_the_reason(machine: Machine, 
     assert "Read-only file system" in said and "NEXUS commits each step" in said
     out = result.json()
     log = sh(machine.root, "git", "log", "--format=%an %s", out["branch"], "-2")
-    assert log.splitlines()[0].startswith("NEXUS run_command: run `echo x > f.txt; git add")
+    assert log.splitlines()[0].startswith("NEXUS run `echo x > f.txt; git add")
 
 
 def test_landlock_is_the_fallback_when_bubblewrap_cannot_run(machine: Machine, model) -> None:

@@ -87,6 +87,8 @@ async def test_a_selection_offers_tasks_and_a_fix_that_start_runs(
     started = await editor.command("nexus.run", *fix.command.arguments)  # type: ignore[union-attr,misc]
     await editor.finished(started["runId"])
     prompt = first_prompt(server.requests)
+    assert prompt.startswith("About the project:\n")  # the starting context, then the task
+    prompt = prompt[prompt.index("Task: ") :]
     assert prompt.startswith("Task: Fix this problem in calc.py at line 2: add subtracts")
     assert "calc.py, lines 2-2 (selected in the editor):\n```\n    return a - b\n```" in prompt
     assert "- line 2: lint: add subtracts" in prompt

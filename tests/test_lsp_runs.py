@@ -91,7 +91,8 @@ async def test_a_selection_gives_the_agent_its_text_path_and_diagnostics(
     await editor.finished(run_id)
 
     prompt = first_prompt(server.requests)
-    assert prompt.startswith("Task: explain this")
+    assert prompt.startswith("About the project:\n")  # the starting context, then the task
+    prompt = prompt[prompt.index("Task: explain this") :]
     assert "src/calc.py, lines 1-5" in prompt
     assert "def add(a, b):\n    return a - b\n\n\n# unsaved note\n```" in prompt
     assert "def mul" not in prompt

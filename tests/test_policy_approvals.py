@@ -61,7 +61,7 @@ def test_allow_flag_grants_without_asking(machine: Machine, model, loopback) -> 
     assert loopback.connections == 1  # the network really was granted
     assert decisions(events) == []  # nobody was asked
     command = next(e for e in events if e["category"] == "command")
-    assert command["data"]["policy"]["rule"] == "`python3 -c` -> allow with network (--allow)"
+    assert command["data"]["details"]["policy"]["rule"] == "`python3 -c` -> allow with network (--allow)"
 
 
 def test_yes_allows_each_question_and_the_answer_is_journaled(
@@ -154,8 +154,8 @@ def test_a_users_rule_can_let_an_approved_command_out_of_the_sandbox(
     result, server, events = hostile_run(machine, model, steps, "--yes")
     assert result.code == 0 and target.exists()
     command = [e for e in events if e["category"] == "command" and e["step"]][-1]
-    assert command["data"]["sandboxed"] is False
-    assert "outside the sandbox (" in command["data"]["policy"]["rule"]
+    assert command["data"]["details"]["sandboxed"] is False
+    assert "outside the sandbox (" in command["data"]["details"]["policy"]["rule"]
 
 
 def test_an_uncommitted_repository_policy_is_not_the_repositorys(machine: Machine, model) -> None:

@@ -18,8 +18,11 @@ from typing import Any
 from nexus_ls.agent import protocol
 from nexus_ls.agent.approvals import Approvals
 from nexus_ls.agent.guided import GuidedAgent
-from nexus_ls.agent.loop import Agent, Outcome
+from nexus_ls.agent.loop import Agent
 from nexus_ls.agent.model import ChatModel, ModelError
+from nexus_ls.agent.outcome import Outcome
+from nexus_ls.agent.requests import Requests
+from nexus_ls.agent.starting_context import starting_context
 from nexus_ls.agent.step_commits import StepCommits
 from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
@@ -28,19 +31,9 @@ from nexus_ls.sandbox.commits import DEFAULT_SIZE_LIMIT, CommitGuard, worktree_e
 from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
-from nexus_ls.tools import ToolContext, tool_specs
+from nexus_ls.tools import ToolContext
 from nexus_ls.tools.gate import CommandGate
-
-OFFERED_TOOLS = (
-    "read_file",
-    "list_files",
-    "search",
-    "write_file",
-    "edit_file",
-    "run_command",
-    "run_tests",
-    "finish",
-)
+from nexus_ls.tools.registry import offered
 
 
 def run(
@@ -78,7 +71,7 @@ def run(
     settings = ModelSettings(**start["model"])
     model = ChatModel(
         settings,
-        tool_specs(OFFERED_TOOLS),
+        [tool.spec() for tool in offered("native")],
         cancel=cancel,
         notify=lambda level, msg, data: emit(level, "model", msg, data=data),
     )
@@ -121,8 +114,14 @@ def run(
         f"agent started with model {name}",
         data={"model": name, "pid": os.getpid()},
     )
-    agent = (GuidedAgent if settings.guided else Agent)(model, ctx, limits, emit, on_change)
-    return agent.run(start["task"], start.get("context", ""))
+    kind = GuidedAgent if settings.guided else Agent
+    agent = kind(model, ctx, limits, emit, on_change, limits.context_window)
+    if settings.guided:  # a small model's prompts hold only what each step needs
+        return agent.run(start["task"], start.get("context", ""))
+    starting = starting_context(worktree, git_env=ctx.git_env, token_budget=limits.context_tokens)
+    emit("INFO", "agent", f"starting context: {len(starting):,} characters",
+         data={"starting_context": starting})  # fmt: skip
+    return agent.run(start["task"], start.get("context", ""), starting)
 
 
 def main() -> int:
@@ -131,6 +130,9 @@ def main() -> int:
     sys.stdout = sys.stderr
     channel = protocol.Channel(out)
     lines = protocol.read_lines(0)
+    from nexus_ls.agent.spare import warm_up
+
+    warm_up(0)  # while the host has not sent the start, load what the model call needs
     start = protocol.decode(next(lines, b""))
     if not start or start.get("type") != protocol.START:
         channel.send(
@@ -142,16 +144,29 @@ def main() -> int:
             }
         )
         return 2
+    try:  # started in `/` (before the worktree existed, or as a spare): enter the run's
+        os.chdir(start["worktree"])
+    except (KeyError, TypeError, OSError) as exc:
+        channel.send(
+            {
+                "type": protocol.RESULT,
+                "status": "failed",
+                "summary": "",
+                "error": f"agent process cannot enter the run's worktree: {exc}",
+            }
+        )
+        return 2
     become_subreaper()  # orphans of the run's commands come back here to be killed
     keep_private()  # it holds the API key
     cancel = threading.Event()
-    approvals = Approvals(channel, cancel)
+    requests = Requests(channel, cancel)
+    approvals = Approvals(requests)
 
     def listen() -> None:
         for line in lines:
             message = protocol.decode(line)
-            if message and message.get("type") == protocol.ANSWER:
-                approvals.answer(message)
+            if message and message.get("type") == protocol.REPLY:
+                requests.reply(message)
             elif message and message.get("type") == protocol.CANCEL:
                 break
         cancel.set()  # a cancel message, or the host is gone
@@ -194,4 +209,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    # The result is sent and flushed: skip the interpreter's teardown (0.3-0.9 s of it
+    # with `openai` loaded), which the host would wait for before the run ends.
+    os._exit(code)

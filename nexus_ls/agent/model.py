@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import openai
 
@@ -55,6 +55,24 @@ class Turn:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int = 0
+
+
+class Model(Protocol):
+    """What the loops need of a language model: `ChatModel` over HTTP, or a scripted one
+    in-process for tests. `deadline` is a `time.monotonic()` value no call may pass."""
+
+    mode: str  # "native" or "text": how tool calls travel
+    deadline: float
+
+    def resolve_name(self) -> str: ...
+
+    def complete(self, history: list[Any]) -> Turn: ...
+
+    def complete_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int = 512
+    ) -> tuple[Any, Turn]: ...
+
+    def context_window(self) -> int | None: ...
 
 
 _RETRYABLE = (
@@ -116,7 +134,24 @@ class ChatModel:
             self.notify("INFO", f"model not set; using {self.name}, the first {self.url} lists", {})
         return self.name
 
-    def complete(self, history: list[dict[str, Any]]) -> Turn:
+    def context_window(self) -> int | None:
+        """The model's context in tokens, where the endpoint's model list says it (vLLM's
+        `max_model_len`, llama.cpp's `meta.n_ctx_train`, others' `context_length`)."""
+        try:
+            listed = self._call(lambda: self.client.models.list(timeout=self.call_timeout()))
+        except (openai.OpenAIError, ModelError, NotJSON):
+            return None
+        for item in listed:
+            if item.id != self.name:
+                continue
+            extra = {**(item.model_extra or {}), **((item.model_extra or {}).get("meta") or {})}
+            for key in ("max_model_len", "context_length", "context_window", "n_ctx_train"):
+                value = extra.get(key)
+                if isinstance(value, int) and value > 0:
+                    return value
+        return None
+
+    def complete(self, history: list[Any]) -> Turn:
         """One turn of the conversation, with native or text tool calls."""
         return self._with_retries(lambda: self._create(history), tool_fallback=True)
 

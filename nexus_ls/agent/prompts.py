@@ -9,8 +9,14 @@ call are recorded as the reason for it, so say briefly why before each action.
 
 Work like a careful engineer: look before you change, make the smallest change that does the \
 task, run the tests or the program to check your work, and read tool results: they are the \
-truth. When the task is done (or cannot be done), call `finish` with a short summary of what you \
-did and set `success` to false if you could not do it. Paths are relative to the project root."""
+truth. When the task is done (or cannot be done), call `finish` with a summary of what you \
+did (for a question, your whole answer) and set `success` to false if you could not do it. Paths \
+are relative to the project root.
+
+Each of your answers is one step, however many tools it calls: call several independent tools \
+in one answer (reads, searches) to save steps. After each step you see what is left of your \
+budget (steps, tokens, time); plan to finish within it. Long outputs are cut in the middle and \
+older ones shortened; the note there says how `read_output` shows them whole."""
 
 REPEAT_WARNING = (
     "You have made the same failing call {count} times in a row. It will not work as it is: "
@@ -20,8 +26,11 @@ REPEAT_WARNING = (
 NO_TOOL_CALL = "Please act through a tool. When the task is done, call `finish` with a summary."
 
 
-def task_message(task: str, context: str = "") -> str:
-    """The user's task, with the selected code or file when the editor sent some."""
-    if not context:
-        return f"Task: {task}"
-    return f"Task: {task}\n\nContext:\n{context}"
+def task_message(task: str, context: str = "", starting: str = "") -> str:
+    """The user's task, with the selected code or file when the editor sent some, after
+    what the run knows of the project at its start."""
+    parts = [f"About the project:\n{starting}"] if starting else []
+    parts.append(f"Task: {task}")
+    if context:
+        parts.append(f"Context:\n{context}")
+    return "\n\n".join(parts)

@@ -1,9 +1,11 @@
 """Messages between a run's host (the supervisor) and its agent process.
 
 One JSON object per line. Down, on the agent's stdin: a `start` message, later
-perhaps `cancel`, and an `answer` to each `ask`. Up, on the agent's protocol stream:
-`event` messages (journal events without id/run, which the host adds), `ask` (may this
-command run? the host asks the user) and one final `result`.
+perhaps `cancel`, and a `reply` to each `request`. Up, on the agent's protocol stream:
+`event` messages (journal events without id/run, which the host adds), `request`s (the
+agent asks, the host answers: `{"id", "kind", "body"}`, answered by `{"id", "body"}` or
+`{"id", "error"}`; kind `approval` asks whether a command may run) and one final
+`result`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 START, CANCEL, EVENT, RESULT = "start", "cancel", "event", "result"
-ASK, ANSWER = "ask", "answer"
+REQUEST, REPLY = "request", "reply"
 
 
 def encode(message: dict[str, Any]) -> bytes:

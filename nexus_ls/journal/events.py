@@ -14,22 +14,15 @@ import time
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Literal, get_args
 
-LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
-CATEGORIES: tuple[str, ...] = (
-    "run",
-    "model",
-    "tool",
-    "edit",
-    "command",
-    "test",
-    "memory",
-    "agent",
-    "message",
-    "metric",
+Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Category = Literal[
+    "run", "model", "tool", "edit", "command", "test", "memory", "agent", "message", "metric",
     "error",
-)
+]  # fmt: skip
+LEVELS: tuple[Level, ...] = get_args(Level)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 FIELDS: tuple[str, ...] = (
     "id", "ts", "level", "category", "run", "agent", "step", "message", "data",
 )  # fmt: skip

@@ -17,7 +17,7 @@ from tinydb.queries import QueryInstance
 
 from .events import CATEGORIES, LEVELS, format_ts, parse_ts
 
-_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+_RANK: dict[str, int] = {name: rank for rank, name in enumerate(LEVELS)}
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # One shared encoder: json.dumps with options builds a new encoder per call, per event.
 _to_json = json.JSONEncoder(ensure_ascii=False).encode

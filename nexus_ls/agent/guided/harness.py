@@ -1,7 +1,7 @@
 """The moves a guided run is made of: tool calls the harness makes itself, and one
 grammar-constrained question to the model at a time, with repeats and junk refused.
 
-Harness steps go through `Agent.record` and `on_change`, so the journal, the progress
+Harness steps go through `Actions`, as the model loop's calls do, so the journal, the progress
 lines and the step commits look exactly like those of a model's own tool calls.
 """
 
@@ -10,26 +10,35 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nexus_ls.agent import guided_prompts as ask
-from nexus_ls.agent.loop import Agent, RunStopped
-from nexus_ls.agent.model import ToolCall, Turn
+from nexus_ls.agent.acting import Actions
+from nexus_ls.agent.budget import Budget
+from nexus_ls.agent.guided import prompts as ask
+from nexus_ls.agent.model import Model, ToolCall, Turn
+from nexus_ls.agent.outcome import RunStopped
 from nexus_ls.tools import ToolResult
 
 TRIES = 3  # answers per step, and attempts at a working file or passing tests
 
 
-class Harness(Agent):
-    """An `Agent` that acts through `tool` and asks through `answer`; plans build on it."""
+class Harness:
+    """Acts through `tool` and asks through `answer`; the plans are written with these.
+    It holds the run's budget and actions rather than being an agent loop itself."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, model: Model, budget: Budget, actions: Actions) -> None:
+        self.model, self.budget, self.actions = model, budget, actions
+        self.ctx, self.emit = actions.ctx, actions.emit
         self.answers: dict[str, tuple[str, int]] = {}  # per step: last answer, times in a row
 
     def tool(self, name: str, args: dict[str, Any], why: str) -> ToolResult:
         """One tool call made by the harness, journaled and committed like a model's call."""
-        step = self.next_step()
+        step = self.budget.take_step()
         call = ToolCall(f"guided_{step}", name, json.dumps(args))
-        return self.execute(step, call, Turn(text=why, raw=""))
+        turn = Turn(text=why, raw="")
+        result = self.actions.execute(step, call, turn)
+        note = self.actions.commit(step, turn, [(call, result)], named_by_words=False)
+        if note:
+            result.output = f"{result.output}\n{note}"
+        return result
 
     def answer(
         self, key: str, prompt: str, schema: dict[str, Any], max_tokens: int = 1024
@@ -45,7 +54,7 @@ class Harness(Agent):
                 note, why = ask.SAME_ANSWER, "it is the same as the last one"
             else:
                 return value
-            step = self.next_step()
+            step = self.budget.take_step()
             self.emit(
                 "WARNING",
                 "agent",
@@ -71,19 +80,17 @@ class Harness(Agent):
     def ask_json(
         self, purpose: str, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
     ) -> Any:
-        """One constrained model call, journaled like `Agent.ask` journals a turn."""
-        self.before_model_call()
-        value, turn = self.call_model(
+        """One constrained model call, journaled like the loop journals a turn."""
+        value, turn = self.budget.call_model(
             lambda: self.model.complete_json(messages, schema, max_tokens)
         )
-        self.tokens["prompt"] += turn.prompt_tokens
-        self.tokens["completion"] += turn.completion_tokens
+        self.budget.count(turn)
         self.emit(
             "INFO",
             "model",
             f"model answered ({purpose}{'' if value is not None else ', not JSON'}) "
             f"in {turn.latency_ms} ms",
-            step=self.steps + 1,
+            step=self.budget.steps + 1,
             data={
                 "purpose": purpose,
                 "text": turn.raw,
@@ -94,8 +101,7 @@ class Harness(Agent):
                 "mode": "guided",
             },
         )
-        if self.tokens["prompt"] + self.tokens["completion"] > self.limits.max_tokens:
-            raise RunStopped("failed", f"token limit reached ({self.limits.max_tokens} tokens)")
+        self.budget.check_tokens()
         return value
 
 

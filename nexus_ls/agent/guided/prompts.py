@@ -196,6 +196,8 @@ def fits(value: Any, schema: dict[str, Any]) -> bool:
     if "oneOf" in schema:
         return any(fits(value, branch) for branch in schema["oneOf"])
     kind = schema.get("type")
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # as `validation.validate` counts it
     if kind and (
         not isinstance(value, _TYPES[kind]) or (isinstance(value, bool) and kind != "boolean")
     ):
@@ -203,6 +205,8 @@ def fits(value: Any, schema: dict[str, Any]) -> bool:
     if "enum" in schema and value not in schema["enum"]:
         return False
     if isinstance(value, str) and len(value.strip()) < schema.get("minLength", 0):
+        return False
+    if isinstance(value, (int, float)) and value < schema.get("minimum", value):
         return False
     if kind == "object":
         props = schema.get("properties", {})

@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import threading
 from dataclasses import asdict
 from typing import Any
 
-from nexus_ls.agent import guided_prompts as ask
-from nexus_ls.agent.guided_harness import TRIES, Harness, first_line, passing, tests_line
-from nexus_ls.agent.guided_plans import (
+from nexus_ls.agent.acting import Actions, Emit, OnChange
+from nexus_ls.agent.budget import Budget
+from nexus_ls.agent.guided import prompts as ask
+from nexus_ls.agent.guided.harness import TRIES, Harness, first_line, passing, tests_line
+from nexus_ls.agent.guided.plans import (
     Plan,
     classify,
     definition_pattern,
@@ -27,37 +30,60 @@ from nexus_ls.agent.guided_plans import (
     suspects,
     window,
 )
-from nexus_ls.agent.loop import Outcome, RunStopped
+from nexus_ls.agent.model import Model
+from nexus_ls.agent.outcome import Outcome, RunStopped, Status
+from nexus_ls.config import Limits
 from nexus_ls.sandbox.paths import PathEscape
 from nexus_ls.sandbox.safefs import read_regular
-from nexus_ls.tools import ToolResult, tool_specs
+from nexus_ls.tools import ToolContext, ToolResult
 from nexus_ls.tools.files import MAX_READ_BYTES
 from nexus_ls.tools.listing import project_files
 from nexus_ls.tools.output import cap
+from nexus_ls.tools.registry import offered
 
 GENERIC_STEPS = 12
-GENERIC_TOOLS = (
-    *("read_file", "list_files", "search", "write_file", "edit_file"),
-    *("run_command", "run_tests", "finish"),
-)
 CODE = re.compile(r"\.(py|js|mjs|ts|tsx|jsx|go|rs|java|kt|rb|php|c|h|cpp|hpp|lua|sh)$")
-Done = tuple[str, str]  # (status, summary)
+Done = tuple[Status, str]  # (status, summary)
 
 
-class GuidedAgent(Harness):
-    """An `Agent` whose loop is a fixed plan per kind of task; see the module docstring."""
+class GuidedAgent:
+    """A run whose loop is a fixed plan per kind of task; see the module docstring. It
+    takes what the model loop takes, and composes the same budget and actions."""
 
-    def run(self, task: str, context: str = "") -> Outcome:
+    def __init__(
+        self,
+        model: Model,
+        ctx: ToolContext,
+        limits: Limits,
+        emit: Emit,
+        on_change: OnChange | None = None,
+        context_window: int | None = None,
+    ) -> None:
+        self.budget = Budget(limits, model, ctx.cancel or threading.Event())
+        self.harness = Harness(model, self.budget, Actions(ctx, self.budget, emit, on_change))
+        self.ctx, self.emit = ctx, emit
+        self.tool, self.answer = self.harness.tool, self.harness.answer
+        self.plans = {
+            "create": self.do_create,
+            "fix": self.do_fix,
+            "run_tests": self.do_run_tests,
+            "list": self.do_list,
+            "explain": self.do_explain,
+            "generic": self.do_generic,
+        }
+
+    def run(self, task: str, context: str = "", starting: str = "") -> Outcome:
+        """`starting` is left out: a small model's prompts hold only what each step needs."""
+        status: Status
         try:
             plan = classify(task, self.ctx.root, context)
             self.emit(
                 "INFO", "agent", f"guided: the task looks like {plan.describe()}", data=asdict(plan)
             )
-            status, summary = getattr(self, f"do_{plan.kind}")(plan, task, context)
+            status, summary = self.plans[plan.kind](plan, task, context)
         except RunStopped as stop:
             status, summary = stop.status, str(stop)
-        error = None if status == "succeeded" else summary
-        return Outcome(status, summary, self.steps, self.tokens, error)
+        return self.budget.outcome(status, summary, None if status == "succeeded" else summary)
 
     # The plans, one per kind of task.
 
@@ -151,7 +177,7 @@ class GuidedAgent(Harness):
         return "succeeded", str(ask.unescape(answer["explanation"])).strip()
 
     def do_generic(self, plan: Plan, task: str, context: str) -> Done:
-        specs = tool_specs(GENERIC_TOOLS)
+        specs = [tool.spec() for tool in offered("guided")]
         changed: list[str] = []
         last, tests = "", None
         for taken in range(GENERIC_STEPS):
@@ -215,7 +241,7 @@ class GuidedAgent(Harness):
     ) -> Done:
         """End a generic run: facts from tool results first, the model's words marked as such.
         A run that took no step at all has only the model's word for it, so it fails."""
-        step = self.next_step()
+        step = self.budget.take_step()
         ok = args.get("success", True) is not False and taken > 0
         facts = [f"changed {', '.join(changed)}"] if changed else []
         if tests is not None:

@@ -47,8 +47,12 @@ local function on_event(_, params)
   local id, event = params.runId or "?", params.event or {}
   M.events[id] = M.events[id] or {}
   table.insert(M.events[id], event)
+  -- A run's end is the run/error event whose data holds the agent's exit code
+  -- (RunEndData in nexus_ls/journal/shapes.py), not a pattern on its message.
+  local data = type(event.data) == "table" and event.data or {}
   local status = (event.category == "run" or event.category == "error")
-    and (event.message or ""):match("^run (%a+)")
+    and type(data.exit_code) == "number"
+    and data.status
   if status and END_STATUSES[status] then
     M.ended[id] = status
   end
