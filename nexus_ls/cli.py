@@ -16,7 +16,7 @@ from typing import Any
 
 from nexus_ls import __version__
 from nexus_ls.cli_approval import TerminalApprover
-from nexus_ls.config import Limits, RunSettings, check_limits
+from nexus_ls.config import Limits
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import (
     CATEGORIES,
@@ -28,12 +28,10 @@ from nexus_ls.journal import (
     printable,
     timeline,
 )
-from nexus_ls.models.bundled import intro as bundled_intro
-from nexus_ls.models.resolve import resolve
 from nexus_ls.run_recovery import list_runs, run_store
+from nexus_ls.run_start import RunOptions, start_run
 from nexus_ls.runs import NoSuchRun, RunRecord
 from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
-from nexus_ls.sandbox.settings import resolve_sandbox
 
 PROGRESS_CATEGORIES = frozenset({"run", "tool", "edit", "command", "test", "agent", "error"})
 
@@ -123,6 +121,18 @@ def run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=Limits.max_steps)
     p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
     p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
+    p.add_argument(
+        "--context-tokens",
+        type=int,
+        default=Limits.context_tokens,
+        help="the starting context's share of the first prompt, in tokens (0: none)",
+    )
+    p.add_argument(
+        "--context-window",
+        type=int,
+        default=None,
+        help="the model's context in tokens (default: what the endpoint says, else 32768)",
+    )
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
 
@@ -149,36 +159,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     from nexus_ls.supervisor import Supervisor
 
-    resolution = resolve(
-        model=args.model,
-        base_url=args.base_url,
-        tool_mode=args.tool_mode,
-        local_model=args.local_model,
-        guided=args.guided,
-    )
-    settings = RunSettings(
-        model=resolution.settings,
-        limits=check_limits(
-            Limits(max_steps=args.max_steps, max_tokens=args.max_tokens, wall_time=args.wall_time)
-        ),
-        sandbox=resolve_sandbox(
-            mode=args.sandbox,
-            network=None if args.network is None else args.network == "on",
-            allow=tuple(args.allow),
-        ),
-    )
     context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))
 
     def progress(event: dict[str, Any]) -> None:
         if event["category"] in PROGRESS_CATEGORIES or event["level"] in ("WARNING", "ERROR"):
             print(f"nexus: {printable(event['message'])}", file=sys.stderr, flush=True)
 
-    notes = list(resolution.steps)
-    if resolution.bundled:
-        notes.append(bundled_intro(settings.model.guided))
-        print(f"nexus: {notes[-1]}", file=sys.stderr, flush=True)
+    def notice(text: str) -> None:
+        print(f"nexus: {text}", file=sys.stderr, flush=True)
+
     supervisor = Supervisor(ws, on_event=progress, approver=TerminalApprover(yes=args.yes))
-    record = supervisor.start(args.task, settings, context, notes=notes)
+    supervisor.prestart()  # the agent's imports overlap with resolving the model
+    record = start_run(supervisor, args.task, run_options(args), context=context, on_notice=notice)
     try:
         record = supervisor.wait(record.id)
     except KeyboardInterrupt:
@@ -212,12 +204,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n$ git branch --list 'nexus/*'   (in {root})")
     print(git(ws.root, "branch", "--list", "nexus/*"))
     print(f"\n$ nexus diff {record.id}")
-    sys.stdout.write(
-        for_terminal(net_diff(ws, record.base, Supervisor(ws).head(record))) or "(no change)\n"
-    )
+    head = Supervisor(ws).head(record)
+    diff = net_diff(ws, record.base, head) if record.base else ""
+    sys.stdout.write(for_terminal(diff) if diff else no_change(record, head) + "\n")
     print(f"\n$ nexus show {record.id}")
     print(timeline(Journal.for_state_dir(ws.state_dir).query(run=record.id)))
     return code
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """What `nexus run`'s (or `nexus demo`'s) flags set for the run."""
+    return RunOptions(
+        model=args.model,
+        base_url=args.base_url,
+        tool_mode=args.tool_mode,
+        local_model=args.local_model,
+        guided=args.guided,
+        limits=Limits(
+            max_steps=args.max_steps,
+            max_tokens=args.max_tokens,
+            wall_time=args.wall_time,
+            context_tokens=args.context_tokens,
+            context_window=args.context_window,
+        ),
+        sandbox=args.sandbox,
+        network=None if args.network is None else args.network == "on",
+        allow=tuple(args.allow),
+    )
 
 
 def run_summary(record: RunRecord) -> dict[str, Any]:
@@ -305,8 +318,29 @@ def cmd_diff(ws: Workspace, args: argparse.Namespace) -> int:
 
     supervisor = Supervisor(ws)
     record = supervisor.store.find(args.run)
-    sys.stdout.write(for_terminal(net_diff(ws, record.base, supervisor.head(record))))
+    if not record.base:
+        raise NexusError(
+            f"run {record.id} stopped before its snapshot was made; there is no diff, and "
+            f"`nexus discard {record.id}` removes it"
+        )
+    head = supervisor.head(record)
+    diff = net_diff(ws, record.base, head)
+    sys.stdout.write(for_terminal(diff) if diff else no_change(record, head) + "\n")
     return 0
+
+
+def no_change(record: RunRecord, head: str) -> str:
+    """What `nexus diff` says for a run whose net diff is empty, instead of nothing."""
+    gone = record.review == "discarded"
+    where = f"branch {record.branch}" + (", now discarded," if gone else "")
+    base = record.base[:12]
+    if head == record.base:
+        at = f"{where} {'was' if gone else 'is'} at its base {base}"
+    else:  # it committed, and its commits cancel out
+        at = f"the commits on {where} end at {head[:12]}, the same files as its base {base}"
+    if not record.finished:
+        return f"run {record.id} has changed nothing yet (it is {record.status}; {at})"
+    return f"run {record.id} changed nothing ({at})"
 
 
 def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:

@@ -126,3 +126,68 @@ def test_timeline_separates_runs_and_handles_no_events() -> None:
     text = timeline([*run_events(), other])
     assert "Run 20240501-abc" in text and "Run other" in text
     assert timeline([]) == "No events.\n"
+
+
+ANSWER = "\n".join(
+    ["Edge cases not handled:", ""]
+    + [f"- case {n}: {'negative ' * (n % 5)}input {n}" for n in range(150)]
+    + ["", "a line longer than the timeline clips: " + "y" * 300, "\ttabbed"]
+)
+
+
+def answer_events(ended: bool = True, guided: bool = False) -> list[dict]:
+    """A run whose agent finished with ANSWER, journaled as the loop does: the message one
+    line (cut at 2,000 characters), the whole answer in data."""
+    run = "20240501-ans"
+    said = "the model says: done" if guided else ANSWER
+    finish = make_event(
+        "INFO", "agent", f"step 1: finish — {said}", run=run, step=1,
+        data={"summary": "done" if guided else ANSWER, "success": True},
+        ts="2024-05-01T12:00:01Z",
+    )  # fmt: skip
+    events = [finish]
+    if ended:
+        outcome = {"status": "succeeded", "summary": said}
+        events.append(
+            make_event("INFO", "run", "run succeeded", run=run, data=outcome, ts=f"{DAY}T12:00:02Z")
+        )
+    return events
+
+
+def gutter_lines(text: str, head: str) -> list[str]:
+    lines = text.splitlines()
+    (start,) = [n for n, line in enumerate(lines) if line.startswith(head)]
+    body = [lines[start][len(head) :]]
+    body += [
+        line[len(" " * 13 + "| ") :] for line in lines[start + 1 : start + len(ANSWER.splitlines())]
+    ]
+    return body
+
+
+def test_the_outcome_shows_the_final_answer_whole_and_the_finish_step_one_line() -> None:
+    events = answer_events()
+    assert len(events[0]["message"]) == 2000 and "\n" not in events[0]["message"]
+    text = timeline(events)
+    assert gutter_lines(text, "  status   succeeded: ") == ANSWER.splitlines()
+    (finish,) = [line for line in text.splitlines() if "finish —" in line]
+    assert finish.startswith("  agent    step 1: finish — Edge cases not handled: - case 0")
+    assert finish.endswith("…") and len(finish) == 2 + 9 + 160
+    assert text.count("- case 149: ") == 1
+
+
+def test_a_run_without_an_outcome_shows_the_answer_at_its_finish_step() -> None:
+    text = timeline(answer_events(ended=False))
+    assert gutter_lines(text, "  agent    step 1: finish — ") == ANSWER.splitlines()
+
+
+def test_a_guided_finish_keeps_the_harness_summary() -> None:
+    # Guided runs journal the model's own words in data; the message is the harness's.
+    text = timeline(answer_events(ended=False, guided=True))
+    assert "  agent    step 1: finish — the model says: done\n" in text
+    text = timeline(answer_events(guided=True))
+    assert "  status   succeeded: the model says: done\n" in text
+
+
+def test_a_one_line_outcome_is_as_before() -> None:
+    text = timeline(run_events())
+    assert "  status   succeeded: add() now adds\n" in text

@@ -126,3 +126,33 @@ async def test_show_writes_a_report_and_opens_it(
     assert "step 3: finish — fixed add and double" in report
     assert "-    return a - b\n+    return a + b" in report
     assert sh(repo, "git", "status", "--porcelain") == ""  # nothing in the working tree
+
+
+async def test_the_report_keeps_a_long_final_answer_whole(
+    editor: Editor, tmp_path: Path, model
+) -> None:
+    # A review's answer, over 5,000 characters on 100 lines, with a fenced block of its own.
+    answer = "\n".join(
+        ["These edge cases are not handled:", ""]
+        + [f"- edge case {n}: div({n}, 0) and {'mul ' * (n % 9)}overflow" for n in range(110)]
+        + ["", "Example:", "```python", "div(1, 0)", "```", "", "One line: " + "x" * 400]
+    )
+    assert len(answer) > 5000
+    repo = make_repo(tmp_path / "p", {"calc.py": CALC})
+    server = model([call("read_file", "I read it.", path="calc.py"),
+                    call("finish", "Reviewed.", summary=answer)])  # fmt: skip
+    await editor.start([repo], options={"baseUrl": server.url})
+    run_id = await editor.run("review calc.py")
+    await editor.finished(run_id)
+
+    shown = await editor.command("nexus.show", {"runId": run_id})
+
+    report = Path(shown["uri"].removeprefix("file://")).read_text()
+    first, *rest = answer.splitlines()
+    assert f"  status   succeeded: {first}\n" in report
+    gutter = " " * 13 + "| "
+    assert "\n".join(gutter + line for line in rest) in report  # every line, none cut
+    # The answer's own ``` cannot end the report's code block: its fence is longer.
+    assert report.count("\n````text\n") == 1 and "\n```python\n" not in report
+    assert "## Net diff\n\n```diff\n(no change)\n```" in report
+    assert await editor.command("nexus.diff", {"runId": run_id}) == ""

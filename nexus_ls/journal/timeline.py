@@ -2,7 +2,10 @@
 
 The journal stores everything; a reader of a run wants the story. Each step shows the model's
 words (its rationale), the tool call, an excerpt of the result and any diff, with long output
-cut to a few lines so a twenty-step run still fits a screen or two.
+cut to a few lines so a twenty-step run still fits a screen or two. The run's final answer
+is never cut: it is what the run was for (a review's list of edge cases, an explanation),
+so the outcome shows it whole, line breaks and all, from the event's data (an event's
+message is one line of at most 2,000 characters).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def _run_block(run: str | None, events: list[dict]) -> str:
     events = sorted(events, key=lambda event: str(event.get("ts", "")))
     task = next((_data(e).get("task") for e in events if _data(e).get("task")), None)
     out = [f"Run {run}" + (f": {_clip(str(task))}" if task else "") if run else "Outside any run"]
+    ended = any(e.get("category") in ("run", "error") and _data(e).get("status") for e in events)
     step: Any = None
     tokens = [0, 0]
     for event in events:
@@ -44,7 +48,11 @@ def _run_block(run: str | None, events: list[dict]) -> str:
         elif event.get("step") is None and event.get("category") == "run" and step is not None:
             step = None  # the run's own events after its steps: its outcome
             out.append("")
-        render = _RENDERERS.get(str(event.get("category")), _render_other)
+        render: Callable[[dict, dict], list[str]]
+        if _is_finish(event, data):  # the answer: in full with the outcome, else here
+            render = _render_finish if ended else _render_answer
+        else:
+            render = _RENDERERS.get(str(event.get("category")), _render_other)
         out.extend("  " + line for line in render(event, data))
         args = data.get("arguments")
         if event.get("category") != "tool" and isinstance(args, dict) and args.get("reason"):
@@ -60,9 +68,34 @@ def _render_run(event: dict, data: dict) -> list[str]:
         base = f" from {str(data['base'])[:12]}" if data.get("base") else ""
         lines.append(_field("branch", f"{data['branch']}{base}"))
     if data.get("status"):
-        summary = f": {_clip(str(data['summary']))}" if data.get("summary") else ""
-        lines.append(_field("status", f"{data['status']}{summary}"))
+        lines.extend(_whole("status", str(data["status"]), data.get("summary")))
     return lines or [_field("run", str(event.get("message", "")))]
+
+
+def _is_finish(event: dict, data: dict) -> bool:
+    """The agent's `step N: finish — ...` event, whose data holds the whole answer."""
+    message = str(event.get("message", ""))
+    return (
+        event.get("category") == "agent"
+        and isinstance(data.get("summary"), str)
+        and message.startswith(f"step {event.get('step')}: finish — ")
+    )
+
+
+def _render_finish(event: dict, data: dict) -> list[str]:
+    """The finish step as one line: the run's outcome below shows the answer whole."""
+    lines = str(event.get("message", "")).splitlines() or [""]
+    return [_field("agent", _clip(lines[0]))]
+
+
+def _render_answer(event: dict, data: dict) -> list[str]:
+    """The finish step of a run with no outcome (its host died first): the answer whole,
+    when the message was made from it (a guided run's message is the harness's summary)."""
+    head, _, shown = str(event.get("message", "")).partition(" — ")
+    answer = str(data["summary"])
+    if not " ".join(answer.split()).startswith(" ".join(shown.removesuffix("…").split())):
+        return _render_other(event, data)
+    return _whole("agent", head, answer, sep=" — ")
 
 
 def _render_model(event: dict, data: dict) -> list[str]:
@@ -143,6 +176,15 @@ def _field(label: str, text: str) -> str:
     return f"{label:<9}{text}"
 
 
+def _whole(label: str, head: str, text: object, sep: str = ": ") -> list[str]:
+    """`head`, then all of `text`: its first line beside `head`, every other line under it,
+    none cut (tabs and line breaks kept)."""
+    if not text:
+        return [_field(label, head)]
+    first, *rest = str(text).splitlines() or [""]
+    return [_field(label, f"{head}{sep}{first}"), *(INDENT + "| " + line for line in rest)]
+
+
 def _block(label: str, text: str, head: str = "") -> list[str]:
     """A labelled block: `head` on the label's line, then an excerpt of `text` under it."""
     body = _excerpt(text, RESULT_LINES)
@@ -171,8 +213,12 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _data(event: dict) -> dict:
+    """The event's data, with a tool call's own facts (under `details`) beside the loop's."""
     data = event.get("data")
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    details = data.get("details")
+    return {**details, **data} if isinstance(details, dict) else data
 
 
 def _int(value: Any) -> int:

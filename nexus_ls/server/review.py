@@ -7,6 +7,7 @@ is changed and the file is named.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,29 @@ from nexus_ls.supervisor import Supervisor
 
 
 def write_report(supervisor: Supervisor, record: RunRecord) -> Path:
-    """A readable report of the run: task, each step with rationale, tool, result, diff."""
+    """A readable report of the run: task, each step with rationale, tool, result, diff,
+    and its final answer whole (the timeline's outcome)."""
     events = supervisor.journal.query(run=record.id)
-    diff = net_diff(supervisor.ws, record.base, supervisor.head(record))
+    diff = net_diff(supervisor.ws, record.base, supervisor.head(record)) if record.base else ""
+    story = timeline(events)
     text = (
         f"# NEXUS run {record.id}\n\nTask: {record.task}\n\nStatus: {record.status}"
         f"{f' ({record.review})' if record.review else ''}\n\n"
-        f"```text\n{timeline(events)}```\n\n## Net diff\n\n```diff\n{diff or '(no change)'}\n```\n"
+        f"{fenced(story, 'text')}\n\n## Net diff\n\n{fenced(diff or '(no change)', 'diff')}\n"
     )
     reports = supervisor.ws.state_dir / "reports"
     reports.mkdir(exist_ok=True)
     path = reports / f"{record.id}.md"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def fenced(text: str, info: str) -> str:
+    """`text` as a Markdown code block whose fence no run of backticks in it can close
+    (a model's answer often holds its own ``` blocks)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text.rstrip(chr(10))}\n{fence}"
 
 
 def buffer_updates(

@@ -8,15 +8,12 @@ from typing import Any
 
 from lsprotocol import types
 
-from nexus_ls.config import RunSettings, check_limits
-from nexus_ls.errors import NexusError
-from nexus_ls.models.bundled import intro as bundled_intro
-from nexus_ls.models.resolve import resolve
 from nexus_ls.run_recovery import Listed, list_runs
+from nexus_ls.run_start import RunOptions, prepare_run
 from nexus_ls.runs import RunRecord
-from nexus_ls.sandbox.settings import resolve_sandbox
 from nexus_ls.server.app import NexusServer, off_loop, one_object, user_error
 from nexus_ls.server.context import selection_context
+from nexus_ls.server.settings import ServerSettings
 
 _tokens = itertools.count(1)
 STEP_CATEGORIES = frozenset({"tool", "edit", "command", "test", "agent"})
@@ -95,6 +92,20 @@ class LiveView:
         )
 
 
+def run_options(s: ServerSettings) -> RunOptions:
+    """What the editor's settings set for a run, in the place of `nexus run`'s flags."""
+    return RunOptions(
+        model=s.model,
+        base_url=s.baseUrl,
+        tool_mode=s.toolMode,
+        local_model=s.localModel,
+        guided=s.guided,
+        limits=s.limits(),
+        sandbox=s.sandbox,
+        network=s.network,
+    )
+
+
 def register(server: NexusServer) -> None:
     view = LiveView(server)
     server.event_hooks.append(view.event)
@@ -113,33 +124,16 @@ def register(server: NexusServer) -> None:
             context = selection_context(
                 ls, supervisor.ws.root, uri, params.get("range"), params.get("diagnostics")
             )
-        s = ls.settings
-        try:
-            resolution = await off_loop(
-                lambda: resolve(
-                    model=s.model,
-                    base_url=s.baseUrl,
-                    tool_mode=s.toolMode,
-                    local_model=s.localModel,
-                    guided=s.guided,
-                )
+        options = run_options(ls.settings)  # the settings now: a later change is for later runs
+        prepared = await off_loop(lambda: prepare_run(task, options, context=context))
+        if prepared.notice and not view.told_bundled:
+            view.told_bundled = True
+            ls.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Info, message=prepared.notice)
             )
-            limits = check_limits(s.limits())
-            sandbox = resolve_sandbox(mode=s.sandbox, network=s.network)
-        except NexusError as exc:
-            raise user_error(str(exc)) from None
-        notes = list(resolution.steps)
-        if resolution.bundled:
-            notes.append(bundled_intro(resolution.settings.guided))
-            if not view.told_bundled:
-                view.told_bundled = True
-                ls.window_show_message(
-                    types.ShowMessageParams(type=types.MessageType.Info, message=notes[-1])
-                )
         token = await view.begin(task)
-        settings = RunSettings(resolution.settings, limits, sandbox)
         try:
-            record = await off_loop(supervisor.start, task, settings, context, notes)
+            record = await off_loop(prepared.start, supervisor)
         except Exception:
             if token:
                 ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message="not started"))
