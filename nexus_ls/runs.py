@@ -26,9 +26,8 @@ from nexus_ls.durable import write_durably
 from nexus_ls.errors import NexusError
 from nexus_ls.journal.events import now_iso
 from nexus_ls.journal.redact import Redactor
+from nexus_ls.run_status import FINAL_STATUSES, STATUSES, Status
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 REVIEWS = (None, "accepted", "discarded")
 # A run id names a directory and a branch: letters, digits, '-' and '_', never a path.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
@@ -50,7 +49,7 @@ def new_run_id() -> str:
 class RunRecord:
     id: str
     task: str
-    status: str = "queued"
+    status: Status = "queued"
     branch: str = ""
     base: str = ""
     head: str = ""

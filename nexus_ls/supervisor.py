@@ -1,8 +1,10 @@
 """Starts, watches and stops agent processes; the only writer of their journal events.
 
-Each run: snapshot the user's state, make the run's worktree and branch, start
-`python -m nexus_ls.agent` in its own process group, journal every event it
-streams, and record how the run ended, whatever the agent managed to say.
+Each run: start `python -m nexus_ls.agent` in its own process group (or take the spare
+one, `agent_launch`), snapshot the user's state and make the run's worktree and branch
+while it imports, send it its `start`, journal every event it streams, and record how
+the run ended (`run_status`), whatever the agent managed to say. Review (accept,
+discard) is `run_review`'s; the methods here hand it on.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,37 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls.agent import protocol
+from nexus_ls.agent_launch import AgentLauncher, stop
 from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.inputs import check_text
 from nexus_ls.journal import Journal, now_iso
 from nexus_ls.models.embedded import ensure_server
-from nexus_ls.run_recovery import (
-    Damaged,
-    Orphan,
-    branch_head,
-    find_leftover,
-    remove_leftover,
-    run_store,
-)
-from nexus_ls.run_sandbox import agent_environment, host_secrets, make_sandbox, tear_down
-from nexus_ls.runs import (
-    DamagedRecord,
-    NoSuchRun,
-    RunRecord,
-    new_run_id,
-    process_started,
-    read_regular,
-)
-from nexus_ls.sandbox import (
-    AcceptIncomplete,
-    Workspace,
-    accept,
-    branch_name,
-    discard,
-    git,
-    net_diff,
-)
+from nexus_ls.run_recovery import Damaged, Orphan, run_store
+from nexus_ls.run_review import RunReview
+from nexus_ls.run_sandbox import host_secrets, make_sandbox, tear_down
+from nexus_ls.run_status import StopAs, final_status, reported_counts
+from nexus_ls.runs import RunRecord, new_run_id, process_started
+from nexus_ls.sandbox import Workspace, branch_name, discard, git
 from nexus_ls.sandbox.confinement import choose_mode
 from nexus_ls.sandbox.processes import keep_private
 from nexus_ls.sandbox.worktree import worktree_path
@@ -68,7 +50,7 @@ class RunHandle:
     process: subprocess.Popen[bytes]
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] | None = None
-    stop_as: str | None = None  # "cancelled", "interrupted" or "failed" once the host asked
+    stop_as: StopAs | None = None  # how the run ends if the host stopped it
     stop_error: str | None = None  # why, when the host stopped it for a limit
     pids_cgroup: str | None = None  # where the agent made per-command cgroups
     stdin_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -82,16 +64,23 @@ class Supervisor:
         on_event: EventHook | None = None,
         on_finish: Callable[[RunRecord], None] | None = None,
         approver: Approver | None = None,
+        *,
+        spare: bool = False,
     ) -> None:
+        """`spare`: keep an agent process started in advance for the next run (for a host
+        that lives on, like the language server; `stop_all` kills it)."""
         keep_private()  # this process holds the API key; commands must not read it
         self.ws = ws
         self.approver = approver
         self.on_finish = on_finish
         self.journal = Journal.for_state_dir(ws.state_dir)
         self.store = run_store(ws)
+        self.review = RunReview(ws, self.store, self.journal, self.emit)
         self.on_event = on_event
         self.handles: dict[str, RunHandle] = {}
         self._lock = threading.Lock()
+        self.launcher = AgentLauncher(ws.state_dir / "logs", keep_spare=spare)
+        self.launcher.refill()
 
     def start(
         self, task: str, settings: RunSettings, context: str = "", notes: Sequence[str] = ()
@@ -116,6 +105,34 @@ class Supervisor:
             worktree=str(worktree_path(self.ws, run_id)),
         )
         self.store.save(record)  # `queued`, before any git state: a kill leaves a record
+        try:
+            # Started first, so that its imports overlap the snapshot and the worktree.
+            process = self.launcher.launch(run_id)
+        except BaseException:
+            self.store.remove(run_id)
+            raise
+        try:
+            return self._start(record, process, settings, context, notes)
+        except BaseException:
+            stop(process)  # it never got its start message: a failed start leaves no agent
+            raise
+        finally:
+            self.launcher.refill()  # the next run's agent, once this one has its start
+
+    def prestart(self) -> None:
+        """Start the next run's agent now, for a host that has other work before it calls
+        `start` (resolving the model, say); a supervisor without a spare keeps no other."""
+        self.launcher.refill(once=True)
+
+    def _start(
+        self,
+        record: RunRecord,
+        process: subprocess.Popen[bytes],
+        settings: RunSettings,
+        context: str,
+        notes: Sequence[str],
+    ) -> RunRecord:
+        run_id, task = record.id, record.task
 
         def on_base(base: str) -> None:
             record.base = record.head = base
@@ -128,6 +145,8 @@ class Supervisor:
             with contextlib.suppress(NexusError, OSError):
                 discard(self.ws, run_id)
             self.store.remove(run_id)
+            with contextlib.suppress(OSError):
+                (self.ws.state_dir / "logs" / f"{run_id}.stderr").unlink(missing_ok=True)
             raise
         record.sandbox = box.profile.mode
         record.status = "running"
@@ -152,18 +171,6 @@ class Supervisor:
             self.emit(record, "INFO", "model", note)
         if settings.model.gguf:
             settings.model.base_url = self.local_server(record, settings.model)
-        logs = self.ws.state_dir / "logs"
-        logs.mkdir(exist_ok=True)
-        with open(logs / f"{run_id}.stderr", "wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "nexus_ls.agent"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                cwd=record.worktree,
-                env=agent_environment(),
-                start_new_session=True,
-            )
         handle = RunHandle(record, process, pids_cgroup=box.profile.pids_cgroup)
         with self._lock:
             self.handles[run_id] = handle
@@ -241,29 +248,42 @@ class Supervisor:
         return event
 
     def _pump(self, handle: RunHandle) -> None:
-        record = handle.record
         assert handle.process.stdout is not None
-        for line in handle.process.stdout:
-            message = protocol.decode(line)
-            if message is None:
-                continue
-            if message["type"] == protocol.EVENT:
-                self._journal_agent_event(record, message)
-            elif message["type"] == protocol.ASK:
-                threading.Thread(
-                    target=self._answer, args=(handle, message), daemon=True, name="nexus-ask"
-                ).start()
-            elif message["type"] == protocol.RESULT:
-                handle.result = message
-                with contextlib.suppress(OSError):
-                    handle.process.stdin.close()  # type: ignore[union-attr]  # nothing more to say
+        try:
+            for line in handle.process.stdout:
+                self._take(handle, line)
+        except Exception as exc:  # the host's own failure must not leave the run running
+            handle.stop_as = handle.stop_as or "failed"
+            handle.stop_error = handle.stop_error or (
+                f"NEXUS stopped reading the agent ({type(exc).__name__}: {exc})"
+            )
+            self._kill(handle, always=True)  # not reaped yet: the group id is still its own
         # Until reaped, the exited agent holds its pid, so its process group id cannot have
         # been reused: kill whatever of the group is left, then reap.
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitid(os.P_PID, handle.process.pid, os.WEXITED | os.WNOWAIT)
         self._kill(handle, always=True)
         code = handle.process.wait()
-        self._finish(handle, code)
+        try:
+            self._finish(handle, code)
+        finally:
+            handle.done.set()  # even if recording the end failed: no one waits forever
+
+    def _take(self, handle: RunHandle, line: bytes) -> None:
+        """One line from the agent: an event to journal, a request to serve, its result."""
+        message = protocol.decode(line)
+        if message is None:
+            return
+        if message["type"] == protocol.EVENT:
+            self._journal_agent_event(handle.record, message)
+        elif message["type"] == protocol.REQUEST:
+            threading.Thread(
+                target=self._serve, args=(handle, message), daemon=True, name="nexus-request"
+            ).start()
+        elif message["type"] == protocol.RESULT:
+            handle.result = message
+            with contextlib.suppress(OSError):
+                handle.process.stdin.close()  # type: ignore[union-attr]  # nothing more to say
 
     def _send(self, handle: RunHandle, message: dict[str, Any]) -> bool:
         """Write one message to the agent; False if it is gone."""
@@ -276,9 +296,21 @@ class Supervisor:
             return False
         return True
 
-    def _answer(self, handle: RunHandle, request: dict[str, Any]) -> None:
-        """Ask whoever can answer (the editor, the terminal) and tell the agent; both the
-        question and the answer are journaled."""
+    def _serve(self, handle: RunHandle, message: dict[str, Any]) -> None:
+        """Reply to one request of the agent's; a kind the host does not serve, or a body
+        that is not an object, gets an `error` reply."""
+        kind, body = message.get("kind"), message.get("body")
+        reply: dict[str, Any] = {"type": protocol.REPLY, "id": message.get("id")}
+        if kind == "approval" and isinstance(body, dict):
+            decision, by = self._approve(handle, body)
+            reply["body"] = {"decision": decision, "by": by}
+        else:
+            reply["error"] = f"the host does not serve {str(kind)[:60]!r} requests with this body"
+        self._send(handle, reply)
+
+    def _approve(self, handle: RunHandle, request: dict[str, Any]) -> tuple[str, str]:
+        """Ask whoever can answer (the editor, the terminal) whether a command may run;
+        both the question and the answer are journaled."""
         record = handle.record
         command = str(request.get("command", ""))
         what = f"`{command}`" + (" with network" if request.get("network") else "")
@@ -298,8 +330,7 @@ class Supervisor:
             f"{verdict[decision]} ({by}): {what}",
             {"command": command, "decision": decision, "by": by, "request": request},
         )  # fmt: skip
-        self._send(handle, {"type": protocol.ANSWER, "id": request.get("id"),
-                            "decision": decision, "by": by})  # fmt: skip
+        return decision, by
 
     def _journal_agent_event(self, record: RunRecord, message: dict[str, Any]) -> None:
         """Journal what the agent reported; a malformed event is kept as an error, not lost."""
@@ -326,26 +357,12 @@ class Supervisor:
         for timer in handle.timers:
             timer.cancel()
         tear_down(self.ws.state_dir, record.id, handle.pids_cgroup, handle.process.pid)
-        if handle.stop_as and not (result and result.get("status") == "succeeded"):
-            record.status = handle.stop_as
-            record.error = handle.stop_error or (
-                "cancelled by the user"
-                if handle.stop_as == "cancelled"
-                else ("the host stopped before the run ended")
-            )
-        elif result is None:
-            cause = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            record.status, record.error = (
-                "failed",
-                f"agent process died ({cause}): {self._stderr_tail(record)}",
-            )
-        else:
-            record.status = result.get("status", "failed")
-            record.error = result.get("error")
-        if result:
-            record.summary = result.get("summary", "")
-            record.steps = result.get("steps", 0)
-            record.tokens = result.get("tokens", record.tokens)
+        tail = self._stderr_tail(record) if result is None else ""
+        record.status, record.error = final_status(
+            handle.stop_as, handle.stop_error, result, code, tail
+        )
+        if result is not None:
+            record.summary, record.steps, record.tokens = reported_counts(result, record.tokens)
         with contextlib.suppress(NexusError):
             record.head = git(Path(self.ws.root), "rev-parse", record.branch)
         record.ended = now_iso()
@@ -379,7 +396,7 @@ class Supervisor:
             return "no output"
         return " | ".join(lines[-3:])[-500:] or "no output"
 
-    def cancel(self, run_id: str, *, status: str = "cancelled") -> bool:
+    def cancel(self, run_id: str, *, status: StopAs = "cancelled") -> bool:
         """Ask the agent to stop; kill its process group if it has not after a grace period."""
         handle = self.handles.get(run_id)
         if handle is None or handle.done.is_set():
@@ -407,83 +424,28 @@ class Supervisor:
         return [run_id for run_id, h in self.handles.items() if not h.done.is_set()]
 
     def stop_all(self, timeout: float = CANCEL_GRACE + 2) -> None:
-        """On host shutdown: stop every running agent and mark its run `interrupted`."""
+        """On host shutdown: kill the spare agent, stop every running agent and mark its
+        run `interrupted`."""
+        self.launcher.close()
         running = self.active()
         for run_id in running:
             self.cancel(run_id, status="interrupted")
         for run_id in running:
             self.handles[run_id].done.wait(timeout)
 
+    # Review is run_review's; these keep the front ends' calls as they were.
     def head(self, record: RunRecord) -> str:
         """The branch's tip while it exists (a run may have moved on), else the recorded head."""
-        return branch_head(self.ws, record.branch) or record.head
+        return self.review.head(record)
 
     def reviewable(self, run: str) -> RunRecord:
-        record = self.store.find(run)
-        _check_ended(record)
-        if not record.base:
-            raise NexusError(
-                f"run {record.id} stopped before its snapshot was made; there is nothing to "
-                f"review, and `nexus discard {record.id}` removes it"
-            )
-        return record
+        return self.review.reviewable(run)
 
     def accept(self, run: str) -> tuple[RunRecord, list[str]]:
-        """Merge a finished run's net change into the user's working tree (or refuse, naming
-        the conflicting files, with nothing changed)."""
-        record = self.reviewable(run)
-        try:
-            paths = accept(self.ws, record.base, self.head(record), key=record.id)
-        except AcceptIncomplete as exc:
-            self.emit(record, "WARNING", "run", f"run partly accepted: {exc}",
-                      {"files": exc.applied, "left": exc.skipped})  # fmt: skip
-            raise
-        record.review = "accepted"
-        self.store.save(record)
-        files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
-        self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
-        return record, paths
+        return self.review.accept(run)
 
     def discard(self, run: str) -> RunRecord | Damaged | Orphan:
-        """Remove a finished run's worktree and branch; the journal keeps its diff. A run
-        with no readable record (damaged, or only orphaned git state) is removed too."""
-        try:
-            record = self.store.find(run)
-        except (DamagedRecord, NoSuchRun):
-            return self._discard_leftover(run)
-        _check_ended(record)  # one that stopped before its snapshot may go too
-        head = self.head(record)
-        diff = net_diff(self.ws, record.base, head) if record.base else ""
-        discard(self.ws, record.id)
-        record.review = "discarded"
-        self.store.save(record)
-        self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
-                  {"diff": diff, "head": head})  # fmt: skip
-        return record
-
-    def _discard_leftover(self, run: str) -> Damaged | Orphan:
-        entry = find_leftover(self.ws, self.store, run)
-        raw = ""
-        with contextlib.suppress(OSError, ValueError):  # never a link, FIFO or device
-            raw = read_regular(self.store.dir / f"{entry.id}.json").decode(errors="replace")
-        head = branch_head(self.ws, branch_name(entry.id))  # its commits stay reachable by id
-        remove_leftover(self.ws, self.store, entry)
-        self.journal.log(
-            "INFO", "run", f"{entry.status} run {entry.id} discarded: {entry.error}",
-            run=entry.id, agent=entry.id,
-            data={**entry.to_json(), "record": raw[:20_000], "head": head},
-        )  # fmt: skip
-        return entry
-
-
-def _check_ended(record: RunRecord) -> None:
-    """A run can be reviewed once it has ended, until it is discarded."""
-    if not record.finished:
-        raise NexusError(f"run {record.id} is still {record.status}; wait for it or cancel it")
-    if record.review == "discarded":
-        raise NexusError(
-            f"run {record.id} was discarded; its diff is in `nexus log --run {record.id}`"
-        )
+        return self.review.discard(run)
 
 
 def no_one_to_ask(record: RunRecord, request: dict[str, Any]) -> tuple[str, str]:
