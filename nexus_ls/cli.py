@@ -162,6 +162,8 @@ def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
     context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))
 
     def progress(event: dict[str, Any]) -> None:
+        if event["level"] == "DEBUG":  # housekeeping (history shortened): the journal has it
+            return
         if event["category"] in PROGRESS_CATEGORIES or event["level"] in ("WARNING", "ERROR"):
             print(f"nexus: {printable(event['message'])}", file=sys.stderr, flush=True)
 

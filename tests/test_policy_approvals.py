@@ -61,7 +61,8 @@ def test_allow_flag_grants_without_asking(machine: Machine, model, loopback) -> 
     assert loopback.connections == 1  # the network really was granted
     assert decisions(events) == []  # nobody was asked
     command = next(e for e in events if e["category"] == "command")
-    assert command["data"]["details"]["policy"]["rule"] == "`python3 -c` -> allow with network (--allow)"
+    rule = command["data"]["details"]["policy"]["rule"]
+    assert rule == "`python3 -c` -> allow with network (--allow)"
 
 
 def test_yes_allows_each_question_and_the_answer_is_journaled(

@@ -55,7 +55,8 @@ class Actions:
         self.ctx, self.budget, self.emit, self.on_change = ctx, budget, emit, on_change
 
     def execute(self, step: int, call: ToolCall, turn: Turn, index: int = 1) -> ToolResult:
-        """One tool call, bounded by the run's time, journaled."""
+        """One tool call, bounded by the run's time, journaled (a call that ends the run is
+        journaled by the loop, as the run's answer)."""
         self.budget.check()
         left = self.budget.remaining()
         self.ctx.command_timeout = min(self.budget.limits.command_timeout, left)
@@ -63,7 +64,9 @@ class Actions:
         self.ctx.step, self.ctx.call = step, index
         started = time.monotonic()
         result = call_tool(self.ctx, call.name, call.arguments)
-        self.record(step, call, turn, result, int((time.monotonic() - started) * 1000))
+        tool = get_tool(call.name)
+        if not (tool is not None and tool.ends_run and result.ok):
+            self.record(step, call, turn, result, int((time.monotonic() - started) * 1000))
         return result
 
     def commit(
