@@ -1,18 +1,21 @@
 """One validator for what arrives as JSON: tool calls, guided answers and settings.
 
 A pydantic model declares the shape once; from it come the JSON schema a model is shown
-and the check of what it sent back. Errors are one line a model (or a user) can act on,
-in the words of the schema, not pydantic's.
+and the check of what it sent back. Guided mode builds its answer schemas per step (the
+lines a fix may pick); `fits` checks an answer against one through a model made from it.
+Errors are one line a model (or a user) can act on, in the words of the schema, not
+pydantic's.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,6 +68,53 @@ def validate(model: type[M], value: object, noun: str = "argument") -> M:
         return model.model_validate(given)
     except ValidationError as exc:
         raise Invalid(_describe(exc, given, spec, noun)) from None
+
+
+def fits(value: object, spec: dict[str, Any]) -> bool:
+    """Whether `value` fits a JSON schema of the small kind NEXUS sends for constrained
+    answers (an endpoint may ignore the schema): checked by the same `validate`, through
+    a model built from the schema."""
+    branches = spec.get("oneOf") or [spec]
+    for branch in branches:
+        try:
+            validate(model_for(json.dumps(branch, sort_keys=True)), value)
+        except Invalid:
+            continue
+        return True
+    return False
+
+
+@functools.lru_cache(maxsize=256)
+def model_for(spec_json: str) -> type[BaseModel]:
+    """A pydantic model for an object schema given as JSON text (cached by that text):
+    properties of type string, integer, number, boolean, array or object, with `enum`,
+    `minLength` (of the stripped text), `minimum`, `required` and no other keys."""
+    spec = json.loads(spec_json)
+    required = set(spec.get("required", []))
+    fields: dict[str, Any] = {}
+    for name, prop in spec.get("properties", {}).items():
+        kind = _annotation(prop)
+        fields[name] = (kind, ...) if name in required else (kind | None, None)
+    return create_model("Answer", __base__=Strict, **fields)
+
+
+def _annotation(prop: dict[str, Any]) -> Any:
+    if "enum" in prop:
+        return Literal[tuple(prop["enum"])]
+    kind = prop.get("type")
+    if kind == "string":
+        return Annotated[str, StringConstraints(strip_whitespace=True,
+                                                min_length=prop.get("minLength", 0))]  # fmt: skip
+    if kind in ("integer", "number"):
+        base = int if kind == "integer" else float
+        return Annotated[base, Field(ge=prop["minimum"])] if "minimum" in prop else base
+    if kind == "boolean":
+        return bool
+    if kind == "array":
+        return list[_annotation(prop.get("items", {}))]  # type: ignore[misc]
+    if kind == "object":
+        return model_for(json.dumps(prop, sort_keys=True)) if "properties" in prop else dict
+    return Any
 
 
 def usage(name: str, model: type[BaseModel], skip: tuple[str, ...] = ("reason",)) -> str:

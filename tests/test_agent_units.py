@@ -143,6 +143,12 @@ NUMBERS = {
         ({"x": True}, NUMBERS, False),
         ({"n": 1.5}, NUMBERS, False),
         ({"b": 0}, NUMBERS, False),
+        ({"n": 3.0}, NUMBERS, True),  # as tool arguments count it
+        (
+            {"tool": "read_file", "arguments": {"path": "calc.py", "start_line": 0}},
+            GUIDED_TOOLS,
+            False,
+        ),  # below the tool's minimum
     ],
 )
 def test_fits(value: Any, schema: dict[str, Any], expected: bool) -> None:

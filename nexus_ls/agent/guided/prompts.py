@@ -12,6 +12,8 @@ import html
 import re
 from typing import Any
 
+from nexus_ls.validation import fits as fits_schema
+
 SYSTEM = (
     "You help a tool that does the work in a software project. Answer with one JSON object "
     "exactly in the requested form, and nothing else."
@@ -182,40 +184,9 @@ def tools_schema(specs: list[dict[str, Any]], paths: list[str]) -> dict[str, Any
     return {"oneOf": branches}
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-}
-
-
 def fits(value: Any, schema: dict[str, Any]) -> bool:
-    """Whether `value` fits the parts of JSON schema we use: an endpoint may ignore the schema."""
-    if "oneOf" in schema:
-        return any(fits(value, branch) for branch in schema["oneOf"])
-    kind = schema.get("type")
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
-        value = int(value)  # as `validation.validate` counts it
-    if kind and (
-        not isinstance(value, _TYPES[kind]) or (isinstance(value, bool) and kind != "boolean")
-    ):
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    if isinstance(value, str) and len(value.strip()) < schema.get("minLength", 0):
-        return False
-    if isinstance(value, (int, float)) and value < schema.get("minimum", value):
-        return False
-    if kind == "object":
-        props = schema.get("properties", {})
-        if any(k not in value for k in schema.get("required", [])):
-            return False
-        if schema.get("additionalProperties") is False and any(k not in props for k in value):
-            return False
-        return all(fits(v, props[k]) for k, v in value.items() if k in props)
-    return True
+    """Whether an answer fits the schema it was asked with: an endpoint may ignore it."""
+    return fits_schema(value, schema)
 
 
 def unescape(value: Any) -> Any:
