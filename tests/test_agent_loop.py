@@ -142,3 +142,14 @@ def test_three_identical_failures_warn_and_five_stop(repo: Path) -> None:
     assert ran.outcome.status == "failed"
     assert ran.outcome.error == "stopped: the same failing read_file call 5 times in a row"
     assert "same failing call 3 times" in ran.model.prompts[3][-1]["content"]
+
+
+def test_a_run_stopped_mid_turn_still_commits_what_the_turn_changed(repo: Path) -> None:
+    turn = calls(
+        ("edit_file", {"path": "hello.py", "old": "hello", "new": "world"}),
+        *(("read_file", {"path": "missing.py"}),) * 5,
+    )
+    ran = run_agent(repo, [turn])
+    assert ran.outcome.error == "stopped: the same failing read_file call 5 times in a row"
+    assert sh(repo, "git", "show", "HEAD:hello.py").strip() == "print('world')"
+    assert sh(repo, "git", "status", "--porcelain").strip() == ""

@@ -95,20 +95,22 @@ class Agent:
         step, ended = self.budget.steps, None
         called: list[Called] = []
         entries: list[Entry] = []
-        for index, call in enumerate(turn.calls, 1):
-            result = self.actions.execute(step, call, turn, index)
-            called.append((call, result))
-            short = self.actions.outline(call, result)
-            entry: Entry = {"role": "tool", "call": call, "content": result.output,
-                            "step": step, "index": index, "short": short}  # fmt: skip
-            entries.append(entry)
-            history.append(entry)
-            tool = get_tool(call.name)
-            if tool is not None and tool.ends_run and result.ok:
-                ended = self.finished(step, result, turn)
-                break
-            self.watch_repeats(call, result, history)
-        note = self.actions.commit(step, turn, called)
+        try:
+            for index, call in enumerate(turn.calls, 1):
+                result = self.actions.execute(step, call, turn, index)
+                called.append((call, result))
+                short = self.actions.outline(call, result)
+                entry: Entry = {"role": "tool", "call": call, "content": result.output,
+                                "step": step, "index": index, "short": short}  # fmt: skip
+                entries.append(entry)
+                history.append(entry)
+                tool = get_tool(call.name)
+                if tool is not None and tool.ends_run and result.ok:
+                    ended = self.finished(step, result, turn)
+                    break
+                self.watch_repeats(call, result, history)
+        finally:  # a run that stops mid-turn still commits what the turn changed so far
+            note = self.actions.commit(step, turn, called)
         if note:
             entries[-1]["content"] += f"\n{note}"
         if ended:
