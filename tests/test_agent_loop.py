@@ -153,3 +153,13 @@ def test_a_run_stopped_mid_turn_still_commits_what_the_turn_changed(repo: Path) 
     assert ran.outcome.error == "stopped: the same failing read_file call 5 times in a row"
     assert sh(repo, "git", "show", "HEAD:hello.py").strip() == "print('world')"
     assert sh(repo, "git", "status", "--porcelain").strip() == ""
+
+
+def test_one_answer_runs_at_most_32_calls(repo: Path) -> None:
+    many = calls(*(("read_file", {"path": "hello.py"}),) * 40)
+    ran = run_agent(repo, [many, call("finish", summary="ok")])
+    assert ran.outcome.status == "succeeded" and ran.outcome.steps == 2
+    answers = [m for m in ran.model.prompts[1] if m["role"] == "tool"]
+    assert len(answers) == 40  # every call is answered
+    assert sum("\tprint('hello')" in m["content"] for m in answers) == 32
+    assert answers[-1]["content"].startswith("error: not run: at most 32 tool calls run per step")

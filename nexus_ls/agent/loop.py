@@ -22,7 +22,9 @@ from nexus_ls.agent.outcome import Outcome, RunStopped
 from nexus_ls.config import Limits
 from nexus_ls.journal.shapes import CallData, FinishData, ModelTurnData
 from nexus_ls.tools import ToolContext, ToolResult, get_tool
+from nexus_ls.tools.base import failure
 
+MAX_CALLS = 32  # tool calls run from one answer; a step must not be a whole run
 DEFAULT_WINDOW = 32_768  # tokens, when neither the endpoint nor the settings say
 FOLD_AT = 0.75  # of the window: earlier turns are folded into a note past this
 
@@ -97,8 +99,12 @@ class Agent:
         entries: list[Entry] = []
         try:
             for index, call in enumerate(turn.calls, 1):
-                result = self.actions.execute(step, call, turn, index)
-                called.append((call, result))
+                if index > MAX_CALLS:  # each call still gets its answer, as endpoints require
+                    result = failure(f"not run: at most {MAX_CALLS} tool calls run per step; "
+                                     "make this call again in your next answer")  # fmt: skip
+                else:
+                    result = self.actions.execute(step, call, turn, index)
+                    called.append((call, result))
                 short = self.actions.outline(call, result)
                 entry: Entry = {"role": "tool", "call": call, "content": result.output,
                                 "step": step, "index": index, "short": short}  # fmt: skip
@@ -108,7 +114,8 @@ class Agent:
                 if tool is not None and tool.ends_run and result.ok:
                     ended = self.finished(step, result, turn)
                     break
-                self.watch_repeats(call, result, history)
+                if index <= MAX_CALLS:  # a call not run is not the model repeating itself
+                    self.watch_repeats(call, result, history)
         finally:  # a run that stops mid-turn still commits what the turn changed so far
             note = self.actions.commit(step, turn, called)
         if note:
