@@ -16,21 +16,10 @@ from agent_harness import Ran, run_agent
 from conftest import make_repo, sh
 from inprocess_model import Step, answer
 from scripted_model import say
+from test_guided import CALC, TESTS
 
 from nexus_ls.agent.guided import prompts as ask
 from nexus_ls.config import Limits
-
-CALC = (
-    "def add(a, b):\n"
-    "    return a - b\n"
-    "\n\n"
-    "def nothing():\n"
-    "    return None\n"
-    "\n\n"
-    "def empty():\n"
-    "    return None\n"
-)
-TESTS = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 
 
 @pytest.fixture(autouse=True)
