@@ -56,8 +56,6 @@ class ToolResult:
     category: ToolCategory = "tool"
     # The paths a file tool changed, when it knows them exactly (None: look at the tree).
     paths: list[str] | None = None
-    # The observation before it was cut to fit the model's view (None: `output` is whole).
-    full: str | None = None
 
 
 class Args(Strict):

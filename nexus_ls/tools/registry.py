@@ -82,9 +82,8 @@ def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | str) -> T
     """Run a tool call from the model; every failure becomes an observation, never a raise.
     The observation is kept whole in `ctx.outputs` and cut to `ctx.output_limit` for view."""
     result = _call(ctx, name, arguments)
-    whole = result.full if result.full is not None else result.output or "(no output)"
+    whole = result.output or "(no output)"
     ctx.outputs.keep(ctx.step, ctx.call, whole)
-    result.full = whole if len(whole) > ctx.output_limit else None
     result.output = view(whole, ctx.output_limit, ctx.step, ctx.call)
     return result
 
