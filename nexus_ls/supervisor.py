@@ -37,6 +37,9 @@ from nexus_ls.sandbox.processes import keep_private
 from nexus_ls.sandbox.worktree import worktree_path
 
 EventHook = Callable[[dict[str, Any]], None]
+# Serves one request kind: (the asking run, the request's body) -> the reply's body.
+# A `NexusError` it raises is the reply's error, said to the model.
+Serve = Callable[["RunHandle", dict[str, Any]], dict[str, Any]]
 # (run, request) -> ("once" | "run" | "deny", who decided, in words)
 Approver = Callable[[RunRecord, dict[str, Any]], tuple[str, str]]
 CANCEL_GRACE = 5.0
@@ -81,6 +84,21 @@ class Supervisor:
         self._lock = threading.Lock()
         self.launcher = AgentLauncher(ws.state_dir / "logs", keep_spare=spare)
         self.launcher.refill()
+        # The request kinds agents may send; each feature adds its own (`serve`).
+        self.serving: dict[str, Serve] = {"approval": self._serve_approval}
+
+    def serve(self, kind: str, handler: Serve) -> None:
+        """Answer the agents' `kind` requests with `handler` (run in its own thread)."""
+        self.serving[kind] = handler
+
+    def tell(self, run_id: str, kind: str, text: str, **data: Any) -> bool:
+        """Push a note to a running agent; the model reads it at its next turn. False if
+        the run is not running."""
+        handle = self.handles.get(run_id)
+        if handle is None or handle.done.is_set():
+            return False
+        note = {"type": protocol.NOTE, "kind": kind, "text": text, **data}
+        return self._send(handle, note)
 
     def start(
         self, task: str, settings: RunSettings, context: str = "", notes: Sequence[str] = ()
@@ -301,12 +319,22 @@ class Supervisor:
         that is not an object, gets an `error` reply."""
         kind, body = message.get("kind"), message.get("body")
         reply: dict[str, Any] = {"type": protocol.REPLY, "id": message.get("id")}
-        if kind == "approval" and isinstance(body, dict):
-            decision, by = self._approve(handle, body)
-            reply["body"] = {"decision": decision, "by": by}
-        else:
+        handler = self.serving.get(kind) if isinstance(kind, str) else None
+        if handler is None or not isinstance(body, dict):
             reply["error"] = f"the host does not serve {str(kind)[:60]!r} requests with this body"
+        else:
+            try:
+                reply["body"] = handler(handle, body)
+            except NexusError as exc:
+                reply["error"] = str(exc)
+            except Exception as exc:  # a host bug is the model's error reply, never a hang
+                reply["error"] = f"NEXUS failed to serve {kind!r}: {type(exc).__name__}: {exc}"
+                self.emit(handle.record, "ERROR", "error", reply["error"])
         self._send(handle, reply)
+
+    def _serve_approval(self, handle: RunHandle, body: dict[str, Any]) -> dict[str, Any]:
+        decision, by = self._approve(handle, body)
+        return {"decision": decision, "by": by}
 
     def _approve(self, handle: RunHandle, request: dict[str, Any]) -> tuple[str, str]:
         """Ask whoever can answer (the editor, the terminal) whether a command may run;

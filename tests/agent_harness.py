@@ -20,6 +20,7 @@ from nexus_ls.config import Limits
 from nexus_ls.journal import Redactor
 from nexus_ls.sandbox.commits import CommitGuard
 from nexus_ls.tools import ToolContext
+from nexus_ls.tools.base import Ask, Inbox
 
 
 @dataclass
@@ -43,8 +44,11 @@ def run_agent(
     window: int | None = None,
     output_limit: int = 12_000,
     keep_turns: int | None = None,
+    ask: Ask | None = None,
+    inbox: Inbox | None = None,
 ) -> Ran:
-    """One run of the loop (or guided mode) in `repo`, committing each step there."""
+    """One run of the loop (or guided mode) in `repo`, committing each step there;
+    `ask` stands for the host that serves requests, `inbox` holds its notes."""
     model = InProcessModel(script, window=window)
     events: list[dict[str, Any]] = []
 
@@ -53,7 +57,7 @@ def run_agent(
         events.append({"level": level, "category": category, "message": message,
                        "step": step, "data": data or {}})  # fmt: skip
 
-    ctx = ToolContext(root=repo, output_limit=output_limit)
+    ctx = ToolContext(root=repo, output_limit=output_limit, ask=ask, inbox=inbox or Inbox())
     commits = StepCommits(repo, None, "run-test", CommitGuard(), Redactor(environ={}), emit)
     limits = limits or Limits()
     agent = (GuidedAgent if guided else Agent)(model, ctx, limits, emit, commits, window)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +84,26 @@ def test_approvals_are_approval_requests(pipe: tuple[protocol.Channel, int]) -> 
     assert approvals.ask({"command": "make"}) == ("once", "user")
     assert approvals.ask({"command": "make"}) == ("deny", "the host could not ask: no editor")
     assert approvals.ask({"command": "make"})[0] == "deny"  # anything else is a refusal
+
+
+def test_a_note_from_the_host_reaches_the_model_at_its_next_turn(tmp_path: Path) -> None:
+    from agent_harness import run_agent
+    from conftest import make_repo
+    from scripted_model import call
+
+    from nexus_ls.tools.base import Inbox
+
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    inbox = Inbox()
+
+    def first(shown: list[dict[str, Any]]) -> dict[str, Any]:
+        inbox.put({"kind": "message", "from": "run-child", "text": "child says hello"})
+        return call("read_file", path="a.txt")
+
+    ran = run_agent(repo, [first, call("finish", summary="done")], inbox=inbox)
+    assert ran.outcome.status == "succeeded"
+    assert "child says hello" not in str(ran.model.prompts[0])
+    last = ran.model.prompts[1][-1]
+    assert last["role"] == "user"
+    assert last["content"] == "[message from run-child] child says hello"
+    assert any("1 note(s) reached the model" in m for m in ran.messages("message"))

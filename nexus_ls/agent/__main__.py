@@ -21,7 +21,7 @@ from nexus_ls.agent.guided import GuidedAgent
 from nexus_ls.agent.loop import Agent
 from nexus_ls.agent.model import ChatModel, ModelError
 from nexus_ls.agent.outcome import Outcome
-from nexus_ls.agent.requests import Requests
+from nexus_ls.agent.requests import HostError, NoReply, Requests
 from nexus_ls.agent.starting_context import starting_context
 from nexus_ls.agent.step_commits import StepCommits
 from nexus_ls.config import Limits, ModelSettings
@@ -32,6 +32,7 @@ from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.tools import ToolContext
+from nexus_ls.tools.base import Ask, Inbox, ToolError
 from nexus_ls.tools.gate import CommandGate
 from nexus_ls.tools.registry import offered
 
@@ -41,6 +42,8 @@ def run(
     channel: protocol.Channel,
     cancel: threading.Event,
     approvals: Approvals | None = None,
+    requests: Requests | None = None,
+    inbox: Inbox | None = None,
 ) -> Outcome:
     # The host sends its secrets by name: this process's environment holds none of them.
     redactor = Redactor(environ=start.get("secrets") or {})
@@ -106,6 +109,8 @@ def run(
             approvals.ask if approvals else None,
             network_on=bool(sandbox and (sandbox.network or sandbox.mode == "off")),
         ),
+        ask=host_asker(requests) if requests else None,
+        inbox=inbox or Inbox(),
     )
     name = model.resolve_name()
     emit(
@@ -122,6 +127,18 @@ def run(
     emit("INFO", "agent", f"starting context: {len(starting):,} characters",
          data={"starting_context": starting})  # fmt: skip
     return agent.run(start["task"], start.get("context", ""), starting)
+
+
+def host_asker(requests: Requests) -> Ask:
+    """`ctx.ask` for tools: the host's refusal, or the run ending, is a `ToolError`."""
+
+    def ask(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return requests.ask(kind, body)
+        except (HostError, NoReply) as exc:
+            raise ToolError(str(exc)) from None
+
+    return ask
 
 
 def main() -> int:
@@ -161,12 +178,15 @@ def main() -> int:
     cancel = threading.Event()
     requests = Requests(channel, cancel)
     approvals = Approvals(requests)
+    inbox = Inbox()
 
     def listen() -> None:
         for line in lines:
             message = protocol.decode(line)
             if message and message.get("type") == protocol.REPLY:
                 requests.reply(message)
+            elif message and message.get("type") == protocol.NOTE:
+                inbox.put(message)
             elif message and message.get("type") == protocol.CANCEL:
                 break
         cancel.set()  # a cancel message, or the host is gone
@@ -174,7 +194,7 @@ def main() -> int:
     threading.Thread(target=listen, daemon=True).start()
     error = None
     try:
-        outcome = run(start, channel, cancel, approvals)
+        outcome = run(start, channel, cancel, approvals, requests, inbox)
     except ModelError as exc:
         error = str(exc)
         outcome = Outcome("failed", error)

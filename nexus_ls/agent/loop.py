@@ -70,6 +70,7 @@ class Agent:
 
     def ask(self, history: list[Entry]) -> Turn:
         """One model turn: one step, whatever number of tool calls it holds."""
+        self.deliver(history)
         turn = self.budget.call_model(lambda: self.model.complete(history))
         step = self.budget.take_step()
         self.budget.count(turn)
@@ -90,6 +91,18 @@ class Agent:
                   step=step, data=dict(data))  # fmt: skip
         self.budget.check_tokens()
         return turn
+
+    def deliver(self, history: list[Entry]) -> None:
+        """What the host said since the last turn (another agent's message, say) reaches
+        the model now, as one user message."""
+        notes = self.actions.ctx.inbox.take()
+        if not notes:
+            return
+        history.append({"role": "user", "content": prompts.notes_message(notes),
+                        "step": self.budget.steps})  # fmt: skip
+        kinds = ", ".join(sorted({str(n.get("kind", "note")) for n in notes}))
+        self.emit("INFO", "message", f"{len(notes)} note(s) reached the model ({kinds})",
+                  step=self.budget.steps, data={"notes": notes})  # fmt: skip
 
     def act(self, turn: Turn, history: list[Entry]) -> Outcome | None:
         """Run the turn's calls in order, commit what they changed as the step, and end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 SYSTEM = """You are a NEXUS agent: a software engineer working in a git worktree of the user's \
 project. Your tools really act: they read and change files and run commands in that worktree \
 (never outside it). Every step that changes files becomes a commit, and your words before a tool \
@@ -24,6 +26,16 @@ REPEAT_WARNING = (
 )
 
 NO_TOOL_CALL = "Please act through a tool. When the task is done, call `finish` with a summary."
+
+
+def notes_message(notes: list[dict[str, Any]]) -> str:
+    """The host's notes since the last turn, one paragraph each, saying who they are from."""
+    parts = []
+    for note in notes:
+        sender = note.get("from")
+        head = f"[{note.get('kind', 'note')}" + (f" from {sender}" if sender else "") + "]"
+        parts.append(f"{head} {str(note.get('text', '')).strip()}")
+    return "\n\n".join(parts)
 
 
 def task_message(task: str, context: str = "", starting: str = "") -> str:

@@ -1,7 +1,9 @@
 """Messages between a run's host (the supervisor) and its agent process.
 
 One JSON object per line. Down, on the agent's stdin: a `start` message, later
-perhaps `cancel`, and a `reply` to each `request`. Up, on the agent's protocol stream:
+perhaps `cancel`, a `reply` to each `request`, and `note`s (`{"kind", "text", "data"}`:
+what the host tells the run between turns, e.g. a message from another agent). Up, on
+the agent's protocol stream:
 `event` messages (journal events without id/run, which the host adds), `request`s (the
 agent asks, the host answers: `{"id", "kind", "body"}`, answered by `{"id", "body"}` or
 `{"id", "error"}`; kind `approval` asks whether a command may run) and one final
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 START, CANCEL, EVENT, RESULT = "start", "cancel", "event", "result"
-REQUEST, REPLY = "request", "reply"
+REQUEST, REPLY, NOTE = "request", "reply", "note"
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -21,6 +21,9 @@ from nexus_ls.validation import Strict, schema
 if TYPE_CHECKING:
     from nexus_ls.tools.gate import CommandGate
 
+# Asks the run's host (the supervisor) and returns its answer: memory, sub-agents and
+# messages live there. Raises ToolError when the host refuses or the run is ending.
+Ask = Callable[[str, dict[str, Any]], dict[str, Any]]
 Mode = Literal["native", "text", "guided"]  # how the model calls tools; see agent.model
 ALL_MODES: frozenset[Mode] = frozenset(("native", "text", "guided"))
 ToolCategory = Literal["tool", "edit", "command", "test"]  # the journal category of a call
@@ -44,6 +47,30 @@ class ToolContext:
     outputs: Outputs = field(default_factory=lambda: Outputs())  # every observation, whole
     step: int = 0  # the step and the call within it being run: where `outputs` keeps them
     call: int = 1
+    ask: Ask | None = None  # None: no host (a tool test); host-served tools then refuse
+    inbox: Inbox = field(default_factory=lambda: Inbox())  # what the host says between turns
+
+
+class Inbox:
+    """Notes the host pushes to a run (a message from another agent, say), kept until
+    the loop hands them to the model at its next turn."""
+
+    def __init__(self) -> None:
+        self._notes: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.arrived = threading.Event()  # set while notes wait; a waiting tool may wake on it
+
+    def put(self, note: dict[str, Any]) -> None:
+        with self._lock:
+            self._notes.append(note)
+            self.arrived.set()
+
+    def take(self) -> list[dict[str, Any]]:
+        """Every waiting note, oldest first; the inbox is then empty."""
+        with self._lock:
+            notes, self._notes = self._notes, []
+            self.arrived.clear()
+        return notes
 
 
 @dataclass
@@ -106,6 +133,13 @@ class Tool:
 
 class ToolError(ValueError):
     """A refusal the model can act on; its message becomes the observation."""
+
+
+def ask_host(ctx: ToolContext, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The host's answer to a `kind` request; a `ToolError` if there is no host."""
+    if ctx.ask is None:
+        raise ToolError(f"this run has no NEXUS host to serve {kind!r}")
+    return ctx.ask(kind, body)
 
 
 def failure(message: str, category: ToolCategory = "tool", **data: Any) -> ToolResult:
