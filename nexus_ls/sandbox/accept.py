@@ -23,7 +23,8 @@ from pathlib import Path, PurePosixPath
 
 from nexus_ls.durable import write_durably
 from nexus_ls.errors import NexusError
-from nexus_ls.sandbox.repo import Workspace, git_bytes, run_git
+from nexus_ls.sandbox.merge import Conflicts, merge_trees
+from nexus_ls.sandbox.repo import Workspace, git_bytes
 from nexus_ls.sandbox.snapshot import snapshot
 
 GITLINK = "160000"
@@ -32,7 +33,6 @@ EXECUTABLE = "100755"
 ATTEMPTS = 3  # merges tried while the user's files keep changing under accept
 Stat = tuple[int, ...] | None  # inode, size, mtime, ctime (ns); DIR: a folder; None: absent
 DIR = (0,)
-_GIT_SIDE = re.compile(r"~[0-9a-f]{7,64}$")
 _TEMP_TAIL = re.compile(r"[0-9a-f]{8}-[0-9]+")  # the token and the entry's number
 _TOP_TEMP = re.compile(r"\.nexus-accept-[0-9a-f]{8}-[0-9]+")
 
@@ -57,18 +57,10 @@ class _Change:
 
 
 def _merge_tree(ws: Workspace, mine: str, head: str) -> str:
-    result = run_git(
-        ws.root, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", mine, head
-    )
-    fields = [os.fsdecode(f) for f in result.stdout.split(b"\0") if f]
-    if result.status == 1:
-        # A file/folder conflict is reported under git's own name for one side
-        # (`out~a6485...`); the user knows the file as `out`.
-        names = (_GIT_SIDE.sub("", name) for name in fields[1:])
-        raise MergeConflict(list(dict.fromkeys(names)))
-    if result.status != 0 or not fields:
-        raise NexusError(f"accept failed: git merge-tree: {result.stderr.strip()}")
-    return fields[0]
+    try:
+        return merge_trees(ws.root, mine, head)
+    except Conflicts as exc:
+        raise MergeConflict(exc.files) from None
 
 
 def _tree_changes(ws: Workspace, mine: str, merged: str) -> list[_Change]:
