@@ -6,41 +6,15 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from polling import alive, wait_until
 
 from nexus_ls.tools import ToolContext, call_tool
 from nexus_ls.tools.shell import command_env
 
 PY = sys.executable
-
-
-def wait_until(condition: Callable[[], bool], limit: float = 20.0) -> bool:
-    """Poll `condition` until it holds; the limit only stops a broken test from hanging."""
-    pause = threading.Event()
-    for _ in range(int(limit / 0.02)):
-        if condition():
-            return True
-        pause.wait(0.02)
-    return condition()
-
-
-def alive(pid: int) -> bool:
-    """Whether `pid` is still running (a zombie waiting to be reaped counts as gone)."""
-    stat = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self/stat").exists():
-        try:
-            state = stat.read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return False
-        return state not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ to the initial user even inside a user namespace), so a fork bomb run by NEXUS a
 meets no limit. Root can make cgroups, though: the agent then moves itself into a pids
 cgroup of its own whose `pids.max` is the limit, and its commands are born inside it
 (moving each command into a cgroup of its own cost 20-30 ms). Commands run one at a
-time, so the limit is per command. The host removes the cgroup when the run ends.
-Non-root users keep RLIMIT_NPROC, which works for them; where no pids hierarchy is
-writable the limit is reported as not enforced.
+time, so the limit is per command, with the run's services beside it. The host
+removes the cgroup when the run ends. Non-root users keep RLIMIT_NPROC, which works for
+them; where no pids hierarchy is writable the limit is reported as not enforced.
 """
 
 from __future__ import annotations

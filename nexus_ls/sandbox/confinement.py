@@ -14,13 +14,14 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import bwrap, landlock
 from nexus_ls.sandbox.cgroups import pids_hierarchy, prune_stale
+from nexus_ls.sandbox.netns import RunNetwork
 from nexus_ls.sandbox.profile import (
     SandboxProfile,
     build_profile,
@@ -138,6 +139,34 @@ def describe(profile: SandboxProfile) -> str:
         f"{limits.cpu_time} s CPU, {human_size(limits.address_space)} memory",
     ]
     return "; ".join(parts + profile.notes)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start a confined command: its argv, and the descriptors it must get as
+    stdin and stdout (None: /dev/null, and where its output goes) to enter the run's
+    network namespace; its output then goes to its stderr."""
+
+    argv: list[str]
+    stdin: int | None = None
+    stdout: int | None = None
+
+
+def launch(
+    profile: SandboxProfile,
+    command: str,
+    network: bool = False,
+    run_network: RunNetwork | None = None,
+) -> Launch:
+    """`wrap`, in the run's own network namespace (shared by all of its commands and
+    services) when the command has no network and the run has one; else as `wrap`."""
+    if profile.mode == "bwrap" and not (network or profile.network) and run_network:
+        entry = run_network.entry()
+        if entry is not None:
+            # No --unshare-net: the command stays in the namespace nsenter joined.
+            argv = bwrap.command_line(profile, ["/bin/sh", "-c", command], True)
+            return Launch(entry.prefix + argv, entry.stdin, entry.stdout)
+    return Launch(wrap(profile, command, network))
 
 
 def wrap(profile: SandboxProfile, command: str, network: bool = False) -> list[str]:

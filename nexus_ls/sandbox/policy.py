@@ -344,11 +344,11 @@ def build_policy(
         raise NexusError('--allow needs the leading words of a command, e.g. --allow "git push"')
     rules += list(user)
     notes = []
-    ignored = sorted(set(repository) - {"rules"})
+    ignored = sorted(set(repository) - {"rules", "deploy"})
     if ignored:
         notes.append(
             f"{REPOSITORY_SOURCE}: ignored {', '.join(ignored)} (a repository may add command "
-            "rules only; sandbox settings are the user's own)"
+            "rules and its deploy command only; sandbox settings are the user's own)"
         )
     repo_rules = parse_rules(repository.get("rules"), REPOSITORY_SOURCE, may_grant=False)
     # A repository may add refusals before the defaults, but its allows come after them:
@@ -356,3 +356,16 @@ def build_policy(
     refusals = [rule for rule in repo_rules if rule.decision == "deny"]
     others = [rule for rule in repo_rules if rule.decision != "deny"]
     return Policy([*rules, *refusals, *DEFAULT_RULES, *others]), notes
+
+
+def deploy_command(repository: Mapping[str, Any]) -> str | None:
+    """The project's deploy command (`deploy = "..."` in its committed `.nexus/policy.toml`),
+    which the `deploy` tool runs only after the user's approval; None when there is none."""
+    value = repository.get("deploy")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise NexusError(
+            f'{REPOSITORY_SOURCE}: deploy must be a command line, e.g. deploy = "make deploy"'
+        )
+    return value.strip()

@@ -3,7 +3,8 @@
 Under bubblewrap the command's pid namespace dies with it. Without one (Landlock, or
 the sandbox off) a `setsid` child escapes its process group; the agent therefore makes
 itself a child subreaper, so orphans of its commands become its children instead of
-init's, and sweeps every descendant after each command.
+init's, and sweeps every descendant after each command, except the run's services
+(`spare`), which live until they are stopped or the run ends.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Iterable
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_DUMPABLE = 4
 _subreaper = False
+_spared: set[int] = set()
 
 
 def become_subreaper() -> bool:
@@ -36,13 +39,25 @@ def keep_private() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+def spare(pid: int) -> None:
+    """Keep `pid` and what it starts out of every sweep: a service of the run, which
+    lives until it is stopped or the run ends."""
+    _spared.add(pid)
+
+
+def unspare(pid: int) -> None:
+    _spared.discard(pid)
+
+
 def sweep() -> int:
-    """In a subreaper (the agent), kill whatever its finished commands left running."""
-    return kill_descendants() if _subreaper else 0
+    """In a subreaper (the agent), kill whatever its finished commands left running
+    (but not its services, nor what they started)."""
+    return kill_descendants(keep=_spared) if _subreaper else 0
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below `pid`, read from /proc (empty where there is none)."""
+def descendants(pid: int, keep: Iterable[int] = ()) -> list[int]:
+    """Every live process below `pid`, read from /proc (empty where there is none), less
+    those in `keep` and everything below them."""
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
@@ -58,19 +73,22 @@ def descendants(pid: int) -> list[int]:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
     found: list[int] = []
+    kept = set(keep)
     queue = list(children.get(pid, []))
     while queue:
         child = queue.pop()
+        if child in kept:
+            continue
         found.append(child)
         queue.extend(children.get(child, []))
     return found
 
 
-def kill_descendants(pid: int | None = None) -> int:
-    """SIGKILL every descendant of `pid` (default: this process) and reap the adopted ones;
-    returns how many were killed."""
+def kill_descendants(pid: int | None = None, keep: Iterable[int] = ()) -> int:
+    """SIGKILL every descendant of `pid` (default: this process) but those in `keep` and
+    below them, and reap the adopted ones; returns how many were killed."""
     me = os.getpid() if pid is None else pid
-    victims = descendants(me)
+    victims = descendants(me, keep)
     for victim in victims:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(victim, signal.SIGKILL)

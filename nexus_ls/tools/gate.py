@@ -65,6 +65,36 @@ class CommandGate:
             data,
         )
 
+    def approve(self, command: str, why: str, wants_network: bool = True) -> Verdict:
+        """A command that runs only after the user says yes, whatever the rules allow (the
+        project's deploy command): a rule that denies it still does, nobody to ask is a
+        no, and "for this run" spares asking again for this same command."""
+        decision = self.policy.decide(command, wants_network and not self.network_on)
+        data: dict[str, Any] = {"policy": decision.public()}
+        network = wants_network or decision.network
+        if decision.action == "deny":
+            return Verdict(False, False, f"not run: the policy refuses it: {decision.reason}", data)
+        key = ("approve", command, "network" if network else "no-network")
+        if key in self.for_run:
+            data["approved"] = "allowed earlier in this run"
+            return Verdict(True, network, data=data, unconfined=decision.unconfined)
+        if self.ask is None:
+            answer, by = "deny", "no one could be asked"
+        else:
+            request = {"command": command, **decision.public(), "network": network,
+                       "action": "ask", "reason": why}  # fmt: skip
+            answer, by = self.ask(request)
+        data["approved"] = f"{answer} ({by})"
+        if answer == "run":
+            self.for_run.add(key)
+        if answer in ("once", "run"):
+            return Verdict(True, network, data=data, unconfined=decision.unconfined)
+        return Verdict(
+            False, False,
+            f"not run: it needs the user's approval ({why}), and it was not given: {by}",
+            data,
+        )  # fmt: skip
+
 
 def _key(command: str, decision: Decision) -> tuple[str, ...]:
     if decision.rule is not None:

@@ -96,8 +96,10 @@ def _call(ctx: ToolContext, name: str, arguments: dict[str, Any] | str) -> ToolR
         args = parse_arguments(tool, arguments)
     except ToolError as exc:
         return failure(f"{name}: {exc}", category=tool.category)
+    # `reason` is for the journal, unless the tool takes it too (`deploy`).
+    exclude = set() if tool.takes_reason else {"reason"}
     try:
-        return tool.run(ctx, **args.model_dump(exclude={"reason"}, exclude_none=True))
+        return tool.run(ctx, **args.model_dump(exclude=exclude, exclude_none=True))
     except (ToolError, PathEscape) as exc:
         return failure(str(exc), category=tool.category)
     except UnicodeDecodeError as exc:

@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import Field
 
 from nexus_ls.journal.redact import secret_env_names
-from nexus_ls.sandbox.confinement import wrap
+from nexus_ls.sandbox.confinement import launch
+from nexus_ls.sandbox.netns import RunNetwork
 from nexus_ls.sandbox.processes import sweep
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.repo import safe_git_environment
@@ -69,6 +70,38 @@ def command_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def spawn(
+    command: str,
+    root: Path,
+    output: IO[bytes],
+    sandbox: SandboxProfile | None = None,
+    network: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    run_network: RunNetwork | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `command` with `sh` in `root` in a session of its own, stdout and stderr to
+    `output`, confined by `sandbox` (None: unconfined) in the run's network namespace
+    when it has one and the command no network of its own."""
+    stdin: int | None = None
+    stdout: int | IO[bytes] = output
+    if sandbox is not None and sandbox.mode != "off":
+        how = launch(sandbox, command, network, run_network)
+        argv, env = how.argv, sandbox.env
+        if how.stdin is not None and how.stdout is not None:
+            stdin, stdout = how.stdin, how.stdout
+    else:
+        argv, env = ["/bin/sh", "-c", command], command_env()
+    return subprocess.Popen(
+        argv,
+        cwd=root,
+        env={**env, **(extra_env or {})},
+        stdin=subprocess.DEVNULL if stdin is None else stdin,
+        stdout=stdout,
+        stderr=output,
+        start_new_session=True,
+    )
+
+
 def run_shell(
     command: str,
     root: Path,
@@ -78,25 +111,13 @@ def run_shell(
     sandbox: SandboxProfile | None = None,
     network: bool = False,
     extra_env: Mapping[str, str] | None = None,
+    run_network: RunNetwork | None = None,
 ) -> CommandOutcome:
     """Run `command` with `sh` in `root`, confined by `sandbox` (None: unconfined, for
     NEXUS's own checks); kill everything it started on timeout, cancel or exit."""
     started = time.monotonic()
-    if sandbox is not None and sandbox.mode != "off":
-        argv, env = wrap(sandbox, command, network), sandbox.env
-    else:
-        argv, env = ["/bin/sh", "-c", command], command_env()
-    env = {**env, **(extra_env or {})}
     with tempfile.TemporaryFile() as sink:
-        proc = subprocess.Popen(
-            argv,
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = spawn(command, root, sink, sandbox, network, extra_env, run_network)
         timed_out = cancelled = False
         deadline = started + timeout
         exited = _ExitWaiter(proc)
@@ -277,7 +298,7 @@ def run_command(
     sandbox = None if verdict.unconfined else ctx.sandbox  # the user's rule says so
     outcome = run_shell(
         command, ctx.root, seconds, limit, ctx.cancel, sandbox, verdict.network,
-        unconfined_env(ctx) if verdict.unconfined else None,
+        unconfined_env(ctx) if verdict.unconfined else None, ctx.run_network,
     )  # fmt: skip
     head = f"exit code {outcome.exit_code} ({outcome.duration_ms / 1000:.1f} s)"
     data = {**asdict(outcome), **verdict.data, "network": verdict.network}

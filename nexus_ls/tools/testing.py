@@ -179,6 +179,7 @@ def run_tests(ctx: ToolContext, command: str | None = None) -> ToolResult:
     outcome = run_shell(
         command, ctx.root, ctx.command_timeout, ctx.output_limit - 300, ctx.cancel, sandbox,
         extra_env=unconfined_env(ctx) if verdict.unconfined else None,
+        run_network=ctx.run_network,
     )  # fmt: skip
     counts = parse_counts(outcome.output)
     passed, failed = counts if counts is not None else (None, None)
