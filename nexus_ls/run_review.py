@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import Journal
+from nexus_ls.memory import WorkspaceMemory
 from nexus_ls.run_recovery import Damaged, Orphan, branch_head, find_leftover, remove_leftover
 from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, RunStore, read_regular
 from nexus_ls.sandbox import AcceptIncomplete, Workspace, accept, branch_name, discard, net_diff
@@ -49,11 +50,20 @@ def check_ended(record: RunRecord) -> None:
 class RunReview:
     """Accept and discard for one workspace; every decision is journaled through `emit`."""
 
-    def __init__(self, ws: Workspace, store: RunStore, journal: Journal, emit: Emit) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        store: RunStore,
+        journal: Journal,
+        emit: Emit,
+        memory: WorkspaceMemory | None = None,
+    ) -> None:
         self.ws = ws
         self.store = store
         self.journal = journal
         self.emit = emit
+        # Every accept and discard teaches the workspace's memory (and weighs its lessons).
+        self.memory = memory or WorkspaceMemory(ws.state_dir, journal)
 
     def head(self, record: RunRecord) -> str:
         return run_head(self.ws, record)
@@ -82,7 +92,8 @@ class RunReview:
         record.review = "accepted"
         self.store.save(record)
         files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
-        self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
+        event = self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
+        self.memory.reviewed(record.id, record.task, "accepted", paths, [event["id"]])
         return record, paths
 
     def discard(self, run: str) -> RunRecord | Damaged | Orphan:
@@ -93,13 +104,17 @@ class RunReview:
         except (DamagedRecord, NoSuchRun):
             return self.discard_leftover(run)
         check_ended(record)  # one that stopped before its snapshot may go too
+        cleanup = record.review == "accepted"  # its change is the user's: not a verdict on it
         head = self.head(record)
         diff = net_diff(self.ws, record.base, head) if record.base else ""
         discard(self.ws, record.id)
         record.review = "discarded"
         self.store.save(record)
-        self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
-                  {"diff": diff, "head": head})  # fmt: skip
+        event = self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
+                          {"diff": diff, "head": head})  # fmt: skip
+        if not cleanup:
+            files = changed_files(diff)
+            self.memory.reviewed(record.id, record.task, "discarded", files, [event["id"]])
         return record
 
     def discard_leftover(self, run: str) -> Damaged | Orphan:
@@ -117,3 +132,10 @@ class RunReview:
             data={**entry.to_json(), "record": raw[:20_000], "head": head},
         )  # fmt: skip
         return entry
+
+
+def changed_files(diff: str) -> list[str]:
+    """The paths a net diff changes, in its order."""
+    found = [line.split(" b/", 1)[1] for line in diff.splitlines()
+             if line.startswith("diff --git a/") and " b/" in line]  # fmt: skip
+    return list(dict.fromkeys(found))

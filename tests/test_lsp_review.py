@@ -66,7 +66,9 @@ async def test_accept_updates_disk_and_open_buffers_keeping_unsaved_text(
     assert sh(repo, "git", "diff", "--cached", "--name-only") == ""  # the index is the user's
     runs = await editor.command("nexus.runs", {})
     assert runs[0]["review"] == "accepted"
-    log = await editor.command("nexus.log", {"runId": run_id, "grep": "accepted"})
+    log = await editor.command(
+        "nexus.log", {"runId": run_id, "grep": "accepted", "category": "run"}
+    )
     assert [e["message"] for e in log] == ["run accepted: 2 files changed"]
 
 
@@ -96,7 +98,9 @@ async def test_a_conflicting_unsaved_buffer_refuses_accept_then_discard_cleans_u
     assert not worktree.exists()
     assert (repo / "calc.py").read_text() == CALC
     assert (await editor.command("nexus.runs", {}))[0]["review"] == "discarded"
-    log = await editor.command("nexus.log", {"runId": run_id, "grep": "discarded"})
+    log = await editor.command(
+        "nexus.log", {"runId": run_id, "grep": "discarded", "category": "run"}
+    )
     assert "+    return a + b" in log[-1]["data"]["diff"]  # the journal keeps the change
     with pytest.raises(JsonRpcException, match="was discarded"):
         await editor.command("nexus.accept", {"runId": run_id})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from nexus_ls.server import approvals, code_actions, journal, lifecycle, review, runs
+from nexus_ls.server import approvals, code_actions, journal, lifecycle, memory, review, runs
 from nexus_ls.server.app import NexusServer
 from nexus_ls.server.messages import serve_stdio
 
 
 def create_server() -> NexusServer:
     server = NexusServer()
-    for feature in (lifecycle, runs, review, journal, code_actions, approvals):
+    for feature in (lifecycle, runs, review, journal, memory, code_actions, approvals):
         feature.register(server)
     return server
 
