@@ -5,7 +5,9 @@ and the journal events, in-process against a model that answers at once.
 
 Each step is one turn of the real loop (`agent.loop.Agent`) with the real tools and step
 commits on a committed repository of `--files` small files: an `edit_file` of a different
-file each step, a `read_file`, and a `run_command` that changes nothing. The figure is
+file each step, a `read_file` (of a different file each step: the same read over and over
+would be stopped as stuck), and a `run_command` that changes nothing (an `echo` of the
+step's number, for the same reason). The figure is
 the run's wall time divided by its steps (median of three runs); beside it the raw git a
 write step could be (`git add -A && git commit`). The target for an edit step at 10,000
 files: <= 30 ms.
@@ -76,8 +78,12 @@ def main() -> None:
         n = args.steps
         cases = {
             "edit_file + commit (NEXUS)": lambda k: edits(k * n, n),
-            "read_file": lambda k: [call("read_file", path="pkg0000/mod000.py")] * n,
-            "run_command, no change + status": lambda k: [call("run_command", command="true")] * n,
+            "read_file": lambda k: [
+                call("read_file", path=f"pkg{m // 100:04d}/mod{m % 100:03d}.py") for m in range(n)
+            ],
+            "run_command, no change + status": lambda k: [
+                call("run_command", command=f"echo {m}") for m in range(n)
+            ],
         }
         for name, script in cases.items():
             figures = [per_step(root, script(k), n) for k in range(3)]

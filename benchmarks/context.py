@@ -1,7 +1,8 @@
 """How the prompt grows over a long run: NEXUS's bounded history beside the whole one.
 
 A scripted in-process model reads a 200-line file at every step (the worst steady case:
-every observation is large). The prompt's size is measured as the characters the model
+every observation is large), a line further on each time (the same read fifty times over
+would be stopped as stuck). The prompt's size is measured as the characters the model
 is shown, in tokens at four characters each, at steps 1, 5, 10, 20 and 50; "whole" is
 the same conversation with nothing shortened or folded (what the loop sent before).
 The target: step 50 / step 5 <= 3.
@@ -47,7 +48,7 @@ def _tokens(prompt: list[dict]) -> int:
 
 
 def main() -> int:
-    script = [call("read_file", path="module.py") for _ in range(STEPS)]
+    script = [call("read_file", path="module.py", start_line=n) for n in range(1, STEPS + 1)]
     script.append(call("finish", summary="read"))
     limits = Limits(max_steps=STEPS + 5, max_tokens=10**9, wall_time=600)
     rows: list[list[object]] = [["step", "NEXUS prompt tokens", "whole history tokens"]]

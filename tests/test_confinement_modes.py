@@ -20,7 +20,12 @@ NO_BWRAP = {"NEXUS_BWRAP": "/nonexistent/bwrap"}
 
 
 def results(events: list[dict]) -> list[str]:
-    return [e["data"]["result"] for e in events if e["category"] in ("command", "test")]
+    """What the model's commands and test runs returned (not NEXUS's own check at finish)."""
+    return [
+        e["data"]["result"]
+        for e in events
+        if e["category"] in ("command", "test") and "tool" in e["data"]
+    ]
 
 
 def policy(machine: Machine, text: str) -> None:

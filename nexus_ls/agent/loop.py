@@ -13,15 +13,20 @@ import json
 import threading
 
 from nexus_ls.agent import history as hist
-from nexus_ls.agent import prompts
+from nexus_ls.agent import metrics, prompts
 from nexus_ls.agent.acting import Actions, Called, Emit, OnChange
 from nexus_ls.agent.budget import Budget
+from nexus_ls.agent.finish_check import AFTER_HELD_FINISH, FinishCheck
 from nexus_ls.agent.history import Entry
 from nexus_ls.agent.model import Model, ToolCall, Turn, tool_arguments
 from nexus_ls.agent.outcome import Outcome, RunStopped
+from nexus_ls.agent.planning import Planning
+from nexus_ls.agent.stuck import Stuck
 from nexus_ls.config import Limits
 from nexus_ls.journal.shapes import CallData, FinishData, ModelTurnData
+from nexus_ls.sandbox.repo import run_git
 from nexus_ls.tools import ToolContext, ToolResult, get_tool
+from nexus_ls.tools import plan as plan_tool
 from nexus_ls.tools.base import failure
 
 MAX_CALLS = 32  # tool calls run from one answer; a step must not be a whole run
@@ -47,9 +52,14 @@ class Agent:
         self.failing: tuple[str, int] = ("", 0)
         self.window = context_window  # None: asked of the endpoint once it could matter
         self.last_prompt = 0
+        self.repair = FinishCheck(ctx, self.budget, emit)  # tests broken at finish
+        self.planning = Planning(emit, "model")  # the model's `update_plan`, shown every step
+        self.stuck = Stuck()
+        self.head: str | None = None  # the branch tip after the last command step (None: unknown)
 
     def run(self, task: str, context: str = "", starting: str = "") -> Outcome:
         task_text = prompts.task_message(task, context, starting)
+        self.repair.task = task  # a test it names must pass at finish
         history: list[Entry] = [
             {"role": "system", "content": prompts.SYSTEM},
             {"role": "user", "content": f"{task_text}\n\n{self.budget.line()}"},
@@ -58,8 +68,10 @@ class Agent:
             while True:
                 turn = self.ask(history)
                 if not turn.calls:
-                    text = f"{prompts.NO_TOOL_CALL}\n{self.budget.line()}"
-                    history.append({"role": "user", "content": text, "step": self.budget.steps})
+                    text = f"{prompts.NO_TOOL_CALL}\n{self.status()}"
+                    entry: Entry = {"role": "user", "content": text, "step": self.budget.steps}
+                    history.append(entry)
+                    self.end_step(self.budget.steps, entry, changed=False)
                     continue
                 done = self.act(turn, history)
                 if done:
@@ -67,6 +79,8 @@ class Agent:
                 self.keep_bounded(history)
         except RunStopped as stop:
             return self.budget.outcome(stop.status, str(stop), error=str(stop))
+        finally:
+            metrics.report(self.emit, self.budget, final=True)
 
     def ask(self, history: list[Entry]) -> Turn:
         """One model turn: one step, whatever number of tool calls it holds."""
@@ -107,7 +121,7 @@ class Agent:
     def act(self, turn: Turn, history: list[Entry]) -> Outcome | None:
         """Run the turn's calls in order, commit what they changed as the step, and end
         the run if one of them was a successful `finish`."""
-        step, ended = self.budget.steps, None
+        step, ended, held = self.budget.steps, None, False
         called: list[Called] = []
         entries: list[Entry] = []
         try:
@@ -115,6 +129,8 @@ class Agent:
                 if index > MAX_CALLS:  # each call still gets its answer, as endpoints require
                     result = failure(f"not run: at most {MAX_CALLS} tool calls run per step; "
                                      "make this call again in your next answer")  # fmt: skip
+                elif held:  # the model reads the notice before anything else runs
+                    result = failure(AFTER_HELD_FINISH)
                 else:
                     result = self.actions.execute(step, call, turn, index)
                     called.append((call, result))
@@ -125,9 +141,14 @@ class Agent:
                 history.append(entry)
                 tool = get_tool(call.name)
                 if tool is not None and tool.ends_run and result.ok:
-                    ended = self.finished(step, result, turn)
-                    break
-                if index <= MAX_CALLS:  # a call not run is not the model repeating itself
+                    notice = self.repair.at_finish(step, result, history)
+                    if notice is None:
+                        ended = self.finished(step, result, turn)
+                        break
+                    held = self.hold(step, entry, notice)
+                    continue
+                if index <= MAX_CALLS and not held:  # a call not run is not a repeat
+                    self.observed(step, index, call, result)
                     self.watch_repeats(call, result, history)
         finally:  # a run that stops mid-turn still commits what the turn changed so far
             note = self.actions.commit(step, turn, called)
@@ -135,12 +156,71 @@ class Agent:
             entries[-1]["content"] += f"\n{note}"
         if ended:
             return ended
-        entries[-1]["content"] += f"\n{self.budget.line()}"
+        entries[-1]["content"] += f"\n{self.status()}"
+        self.end_step(step, entries[-1], self.changed_files(called))
         return None
+
+    def status(self) -> str:
+        """What the model sees after each step: the budget line, then the plan (whole, in
+        one line) while it has one, so neither is lost when old turns are shortened."""
+        plan = self.planning.line()
+        return f"{self.budget.line()}\n{plan}" if plan else self.budget.line()
+
+    def observed(self, step: int, index: int, call: ToolCall, result: ToolResult) -> None:
+        """A call that ran: a new plan is kept and journaled; what it showed, counted."""
+        tool = get_tool(call.name)
+        if call.name == plan_tool.NAME and result.ok:
+            self.planning.update(result.data["plan"], step)
+        if tool is None or tool.observes:
+            self.stuck.observe(self.actions.ctx.outputs.get(step, index) or result.output)
+
+    def changed_files(self, called: list[Called]) -> bool:
+        """Whether the step changed the worktree: a file tool's own diff says so; for a
+        command, whether the step's commit moved the branch (a tip not known yet, as after
+        a file tool's step, counts as a change: the next command step reads it)."""
+        changing = [r for c, r in called if (t := get_tool(c.name)) and t.changes_files]
+        if any(r.ok and r.paths and r.data.get("diff") for r in changing):
+            self.head = None  # committed without asking git: the tip is not known now
+            return True
+        if all(r.paths is not None for r in changing):
+            return False  # no call, or file tools that changed nothing
+        if self.actions.on_change is None:
+            return True  # no step commits: what a command changed cannot be told
+        head, self.head = self.head, self.branch_tip()
+        return head is None or self.head is None or head != self.head
+
+    def branch_tip(self) -> str | None:
+        ctx = self.actions.ctx
+        try:
+            found = run_git(ctx.root, "rev-parse", "--verify", "--quiet", "HEAD", env=ctx.git_env)
+        except Exception:
+            return None
+        return (found.stdout.decode().strip() or None) if found.status == 0 else None
+
+    def end_step(self, step: int, entry: Entry, changed: bool) -> None:
+        """A step is over: its figures journaled; a run that is stuck warned, then stopped."""
+        verdict = self.stuck.step(changed)
+        self.budget.metrics.idle_steps = self.stuck.idle
+        metrics.report(self.emit, self.budget, step)
+        if verdict == "stop":
+            raise RunStopped("failed", self.stuck.reason())
+        if verdict == "warn":
+            warning = self.stuck.warning()
+            entry["content"] += f"\n{warning}"
+            self.emit("WARNING", "agent", f"step {step}: {warning}", step=step,
+                      data={"idle_steps": self.stuck.idle})  # fmt: skip
+
+    def hold(self, step: int, entry: Entry, notice: str) -> bool:
+        """A finish held by the check: the model sees why instead of the run ending."""
+        entry["content"], entry["short"] = notice, notice.splitlines()[0][:160]
+        self.actions.ctx.outputs.keep(step, entry.get("index", 1), notice)
+        return True
 
     def finished(self, step: int, result: ToolResult, turn: Turn) -> Outcome:
         ok = result.data.get("success", True) is not False
         summary = str(result.data.get("summary") or turn.text or "finished").strip()
+        if self.repair.still_failing is not None:  # the outcome says so plainly
+            summary = f"{summary}\n\n{self.repair.still_failing.plain()}"
         data = FinishData(summary=summary, success=ok, rationale=turn.text)
         self.emit("INFO", "agent", f"step {step}: finish — {summary.splitlines()[0][:200]}",
                   step=step, data=dict(data))  # fmt: skip

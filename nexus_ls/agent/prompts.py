@@ -17,7 +17,9 @@ are relative to the project root.
 
 Each of your answers is one step, however many tools it calls: call several independent tools \
 in one answer (reads, searches) to save steps. After each step you see what is left of your \
-budget (steps, tokens, time); plan to finish within it. Long outputs are cut in the middle and \
+budget (steps, tokens, time, and how many of your calls failed); plan to finish within it. For \
+a task of several steps, write your plan with `update_plan` and keep it current as you go: the \
+user watches it, and you see it after every step. Long outputs are cut in the middle and \
 older ones shortened; the note there says how `read_output` shows them whole."""
 
 REPEAT_WARNING = (

@@ -7,7 +7,7 @@ among the loop's keys, so no tool can overwrite what the loop records.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from typing_extensions import NotRequired
 
@@ -72,3 +72,72 @@ class RunEndData(TypedDict):
     tokens: dict[str, int]
     head: str | None
     exit_code: int
+
+
+PlanStatus = Literal["pending", "in_progress", "done"]
+
+
+class PlanStepData(TypedDict):
+    text: str
+    status: PlanStatus
+
+
+class PlanData(TypedDict):
+    """category `agent`, message `step N: plan K/T: <current step>`: the run's whole
+    current plan, each time it changes (the model's `update_plan`, or guided mode's moves)."""
+
+    plan: list[PlanStepData]
+    current: int | None  # 1-based: the step in progress, else the first pending (None: all done)
+    done: int
+    total: int
+    source: Literal["model", "guided"]
+
+
+class ToolFigures(TypedDict):
+    calls: int
+    failed: int
+    ms: int  # time spent in the tool's calls, summed
+
+
+class MetricData(TypedDict):
+    """category `metric`: the run's figures so far, after each step (DEBUG) and once at its
+    end (INFO, `final` true). Cumulative, so the last one is the run's."""
+
+    steps: int
+    tokens: dict[str, int]  # prompt, completion
+    seconds: float  # since the run's agent started
+    calls: int
+    failed_calls: int
+    tools: dict[str, ToolFigures]  # by tool name
+    model_calls: int
+    model_ms: int
+    idle_steps: int  # steps in a row with no file changed and nothing new seen (stuck detector)
+    final: bool
+
+
+class TestCheckData(TypedDict):
+    """category `test`, message `step N: tests at finish: ...` or `step N: tests at the
+    base <commit>: ...`: NEXUS's own test run when a `finish` is checked (repair at
+    finish), not a tool call (no `tool`, no `details`)."""
+
+    check: Literal["finish", "base"]
+    command: str
+    passed: int | None
+    failed: int | None
+    exit_code: int | None  # None: killed (timed out)
+    duration_ms: int
+    timed_out: bool
+    failing: list[str]  # the failing tests' ids, as the runner names them
+    output: str  # its end
+    base: NotRequired[str]  # the base commit (`base` checks)
+
+
+class HeldFinishData(TypedDict):
+    """category `test`, level WARNING, message `step N: finish held: ...`: a `finish`
+    answered with the notice instead of ending the run."""
+
+    regressions: list[str]  # failing now, passed at the base
+    named: list[str]  # named by the task, failing now
+    whole: bool  # no ids: the command as a whole passed at the base and fails now
+    command: str
+    notice: str  # what the model was told

@@ -10,9 +10,12 @@ message is one line of at most 2,000 characters).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
+
+from .progress import checklist, describe, headline, read_plan
 
 RESULT_LINES = 8
 DIFF_LINES = 40
@@ -37,8 +40,16 @@ def _run_block(run: str | None, events: list[dict]) -> str:
     ended = any(e.get("category") in ("run", "error") and _data(e).get("status") for e in events)
     step: Any = None
     tokens = [0, 0]
+    plan: tuple[Any, list] | None = None  # (step, steps) of the latest plan
+    figures: dict | None = None  # the run's final metrics
     for event in events:
         data = _data(event)
+        if event.get("category") == "metric":  # per-step figures stay in the journal
+            figures = data if data.get("final") else figures
+            continue
+        steps = read_plan(data) if event.get("category") == "agent" else None
+        if steps is not None:
+            plan = (event.get("step"), steps)
         if event.get("category") == "model":
             tokens[0] += _int(data.get("prompt_tokens"))
             tokens[1] += _int(data.get("completion_tokens"))
@@ -51,12 +62,21 @@ def _run_block(run: str | None, events: list[dict]) -> str:
         render: Callable[[dict, dict], list[str]]
         if _is_finish(event, data):  # the answer: in full with the outcome, else here
             render = _render_finish if ended else _render_answer
+        elif steps is not None:
+            render = _render_plan
         else:
             render = _RENDERERS.get(str(event.get("category")), _render_other)
         out.extend("  " + line for line in render(event, data))
         args = data.get("arguments")
         if event.get("category") != "tool" and isinstance(args, dict) and args.get("reason"):
             out.append("  " + _field("reason", _clip(str(args["reason"]))))
+    if plan is not None:
+        out.append(f"\nPlan{f' (as of step {plan[0]})' if plan[0] else ''}:")
+        out.extend("  " + line for line in checklist(plan[1]))
+    if figures is not None:
+        # Figures of another shape are left out: the journal still has them.
+        with contextlib.suppress(KeyError, TypeError, AttributeError, ValueError):
+            out.append(f"\nMetrics: {describe(figures)}")  # type: ignore[arg-type]
     if any(tokens):
         out.append(f"\nTokens: {tokens[0]} prompt, {tokens[1]} completion")
     return "\n".join(out) + "\n"
@@ -96,6 +116,11 @@ def _render_answer(event: dict, data: dict) -> list[str]:
     if not " ".join(answer.split()).startswith(" ".join(shown.removesuffix("…").split())):
         return _render_other(event, data)
     return _whole("agent", head, answer, sep=" — ")
+
+
+def _render_plan(event: dict, data: dict) -> list[str]:
+    """A new plan, by its headline: the latest is shown whole after the steps."""
+    return [_field("plan", headline(read_plan(data) or []).removeprefix("plan "))]
 
 
 def _render_model(event: dict, data: dict) -> list[str]:
@@ -143,10 +168,16 @@ def _render_command(event: dict, data: dict) -> list[str]:
     return [head, *_block("output", str(data.get("output") or ""), status)]
 
 
+_CHECKS = {"finish": "  (NEXUS, at finish)", "base": "  (NEXUS, at the base)"}
+
+
 def _render_test(event: dict, data: dict) -> list[str]:
+    if "exit_code" not in data:  # a note on tests (a finish held for them), not a run
+        return _render_other(event, data)
     counts = f"{data.get('passed', '?')} passed, {data.get('failed', '?')} failed"
     status = f"{counts}, exit {data.get('exit_code', '?')}"
-    head = _field("tests", f"$ {_clip(str(data.get('command', '')))}")
+    by = _CHECKS.get(str(data.get("check")), "")  # NEXUS's own runs, at a finish
+    head = _field("tests", f"$ {_clip(str(data.get('command', '')))}{by}")
     return [head, *_block("output", str(data.get("output") or ""), status)]
 
 

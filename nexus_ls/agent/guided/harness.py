@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nexus_ls.agent import metrics
 from nexus_ls.agent.acting import Actions
 from nexus_ls.agent.budget import Budget
 from nexus_ls.agent.guided import prompts as ask
@@ -38,6 +39,7 @@ class Harness:
         note = self.actions.commit(step, turn, [(call, result)], named_by_words=False)
         if note:
             result.output = f"{result.output}\n{note}"
+        metrics.report(self.emit, self.budget, step)
         return result
 
     def answer(
@@ -62,6 +64,7 @@ class Harness:
                 step=step,
                 data={"answer": value, "note": note},
             )
+            metrics.report(self.emit, self.budget, step)
         raise RunStopped(
             "failed", f"stopped: no usable {key} answer from the model in {TRIES} tries"
         )

@@ -16,6 +16,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
+from nexus_ls.agent import metrics
 from nexus_ls.agent.acting import Actions, Emit, OnChange
 from nexus_ls.agent.budget import Budget
 from nexus_ls.agent.guided import prompts as ask
@@ -32,6 +33,7 @@ from nexus_ls.agent.guided.plans import (
 )
 from nexus_ls.agent.model import Model
 from nexus_ls.agent.outcome import Outcome, RunStopped, Status
+from nexus_ls.agent.planning import Moves, Planning
 from nexus_ls.config import Limits
 from nexus_ls.sandbox.paths import PathEscape
 from nexus_ls.sandbox.safefs import read_regular
@@ -63,6 +65,8 @@ class GuidedAgent:
         self.harness = Harness(model, self.budget, Actions(ctx, self.budget, emit, on_change))
         self.ctx, self.emit = ctx, emit
         self.tool, self.answer = self.harness.tool, self.harness.answer
+        self.planning = Planning(emit, "guided")  # the moves, journaled as a plan
+        self.moves = Moves(self.planning, [])
         self.plans = {
             "create": self.do_create,
             "fix": self.do_fix,
@@ -80,10 +84,20 @@ class GuidedAgent:
             self.emit(
                 "INFO", "agent", f"guided: the task looks like {plan.describe()}", data=asdict(plan)
             )
+            self.moves = Moves(self.planning, moves_for(plan))
+            self.move(0)
             status, summary = self.plans[plan.kind](plan, task, context)
+            if status == "succeeded":
+                self.moves.done(self.budget.steps)
         except RunStopped as stop:
             status, summary = stop.status, str(stop)
+        finally:
+            metrics.report(self.emit, self.budget, final=True)
         return self.budget.outcome(status, summary, None if status == "succeeded" else summary)
+
+    def move(self, index: int) -> None:
+        """The plan's move `index` comes next (at the next step)."""
+        self.moves.at(index, self.budget.steps + 1)
 
     # The plans, one per kind of task.
 
@@ -92,16 +106,19 @@ class GuidedAgent:
         runs = path.endswith(".py")
         last, output = "", ""
         for attempt in range(1, TRIES + 1):
+            self.move(0)
             prompt = ask.create_prompt(task, context, path, runs, last)
             content = ask.unescape(
                 self.answer("content", prompt, ask.text_schema("content"))["content"]
             )
             content += "" if content.endswith("\n") else "\n"
             why = f"guided: write {path} with the model's content (try {attempt} of {TRIES})"
+            self.move(1)
             wrote = self.tool("write_file", {"path": path, "content": content}, why)
             if wrote.ok and not runs:
                 return "succeeded", wrote.output
             if wrote.ok:
+                self.move(2)
                 command = f"python3 {shlex.quote(path)}"
                 ran = self.tool("run_command", {"command": command}, f"guided: run {path}")
                 if ran.ok and ran.data.get("exit_code") == 0:
@@ -122,6 +139,7 @@ class GuidedAgent:
             return "succeeded", f"nothing to fix: {tests_line(tests)}"
         if not tests.ok:
             raise RunStopped("failed", f"the tests could not run: {first_line(tests)}")
+        self.move(1)
         path = plan.target or self.pick_file(task, tests.output)
         read = self.tool(
             "read_file", {"path": path}, f"guided: read {path}, which the tests point at"
@@ -139,12 +157,14 @@ class GuidedAgent:
             raise RunStopped("failed", f"cannot fix {path}: it has no line that can be edited")
         last, tried = tests, ""
         for attempt in range(1, TRIES + 1):
+            self.move(2)
             prompt = ask.fix_prompt(task, path, first, shown, tests.output, tried)
             value = self.answer("fix", prompt, ask.fix_schema(lines))
             old, new = value["line"], reindent(value["line"], ask.unescape(value["new"]))
             why = f"guided: put the model's fix in {path} (try {attempt} of {TRIES})"
             edit = self.tool("edit_file", {"path": path, "old": old, "new": new}, why)
             if edit.ok:
+                self.move(3)
                 last = self.tool("run_tests", {}, "guided: rerun the tests after the edit")
                 if passing(last):
                     return "succeeded", f"fixed {path}: `{old.strip()}` -> `{new.strip()}`; " + (
@@ -172,6 +192,7 @@ class GuidedAgent:
 
     def do_explain(self, plan: Plan, task: str, context: str) -> Done:
         where, text = self.source(plan, context)
+        self.move(1)
         prompt = ask.explain_prompt(task, where, text)
         answer = self.answer("explanation", prompt, ask.text_schema("explanation"), 400)
         return "succeeded", str(ask.unescape(answer["explanation"])).strip()
@@ -187,6 +208,7 @@ class GuidedAgent:
             value = self.answer("step", prompt, schema)
             name, args = value["tool"], ask.unescape(value["arguments"])
             if name == "finish":
+                self.move(1)
                 return self.finish(args, changed, tests, taken)
             result = self.tool(name, args, f"guided: the model chose {name} for the task")
             last = f"{name}: {result.output}"
@@ -253,6 +275,31 @@ class GuidedAgent:
         summary = "; ".join(facts + ([f"the model says: {said}"] if said else [])) or "finished"
         self.emit("INFO", "agent", f"step {step}: finish — {summary}", step=step, data=args)
         return ("succeeded" if ok else "failed"), summary
+
+
+def moves_for(plan: Plan) -> list[str]:
+    """The moves of a kind of task, as the plan the user watches."""
+    path = str(plan.target)
+    if plan.kind == "fix":
+        return [
+            "run the tests to see what fails",
+            "find and read the file to fix",
+            "ask the model for a one-line fix and make it",
+            "rerun the tests to check the fix",
+        ]
+    if plan.kind == "create":
+        moves = [f"ask the model for the content of {path}", f"write {path}"]
+        return [*moves, f"run {path} to check it"] if path.endswith(".py") else moves
+    if plan.kind == "explain":
+        return ["find the code to explain", "ask the model to explain it"]
+    if plan.kind == "run_tests":
+        return ["run the tests and report what they say"]
+    if plan.kind == "list":
+        return ["list the project's files"]
+    return [
+        f"let the model choose each step (at most {GENERIC_STEPS})",
+        "finish and check the outcome",
+    ]
 
 
 def reindent(old: str, new: str) -> str:
