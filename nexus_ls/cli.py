@@ -16,6 +16,7 @@ from typing import Any
 
 from nexus_ls import __version__
 from nexus_ls.cli_approval import TerminalApprover
+from nexus_ls.cli_memory import add_memory_parser, cmd_memory  # noqa: F401  # cmd_*
 from nexus_ls.config import Limits
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import (
@@ -28,7 +29,7 @@ from nexus_ls.journal import (
     printable,
     timeline,
 )
-from nexus_ls.run_recovery import list_runs, run_store
+from nexus_ls.run_recovery import Damaged, Orphan, list_runs, run_store
 from nexus_ls.run_start import RunOptions, start_run
 from nexus_ls.runs import NoSuchRun, RunRecord
 from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run")
     p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
     p.add_argument("-o", dest="output", help="file to write (default: stdout)")
+    add_memory_parser(command)
     sub.add_parser(
         "serve", help="the language server on stdio", description="the language server on stdio"
     )
@@ -128,11 +130,23 @@ def run_flags(p: argparse.ArgumentParser) -> None:
         help="the starting context's share of the first prompt, in tokens (0: none)",
     )
     p.add_argument(
+        "--memory-tokens",
+        type=int,
+        default=Limits.memory_tokens,
+        help="lessons from the workspace's memory in the starting context, in tokens (0: none)",
+    )
+    p.add_argument(
         "--context-window",
         type=int,
         default=None,
         help="the model's context in tokens (default: what the endpoint says, else 32768)",
     )
+    p.add_argument("--max-depth", type=int, default=Limits.max_depth,
+                   help="how deep sub-agents may spawn sub-agents (0: none)")  # fmt: skip
+    p.add_argument("--max-agents", type=int, default=Limits.max_agents,
+                   help="sub-agents one run may start in all (its sub-agents' count)")  # fmt: skip
+    p.add_argument("--parallel-agents", type=int, default=Limits.parallel_agents,
+                   help="sub-agents running at once; the others wait their turn")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
 
@@ -228,6 +242,10 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             wall_time=args.wall_time,
             context_tokens=args.context_tokens,
             context_window=args.context_window,
+            memory_tokens=args.memory_tokens,
+            max_depth=args.max_depth,
+            max_agents=args.max_agents,
+            parallel_agents=args.parallel_agents,
         ),
         sandbox=args.sandbox,
         network=None if args.network is None else args.network == "on",
@@ -294,14 +312,35 @@ def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
         return 0
     if not listed:
         print('no runs yet; start one with: nexus run "TASK"')
-    for r in listed:
+    for r in in_tree_order(listed):
         if not isinstance(r, RunRecord):  # damaged or orphaned: say what is wrong
             print(printable(f"{r.id}  {r.status:<22}           {r.error}"))
             continue
         task = r.task if len(r.task) <= 50 else r.task[:49] + "…"
         review = f" ({r.review})" if r.review else ""
-        print(printable(f"{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}"))
+        indent = "  " * (r.depth - 1) + "└ " if r.depth else ""
+        print(printable(f"{indent}{r.id}  {r.status + review:<22} {r.steps:>3} steps  {task}"))
     return 0
+
+
+def in_tree_order(listed: Sequence[RunRecord | Damaged | Orphan]) -> list[Any]:
+    """Newest first, each run's sub-agents under it in the order they were spawned."""
+    children: dict[str, list[RunRecord]] = {}
+    for r in listed:
+        if isinstance(r, RunRecord) and r.parent:
+            children.setdefault(r.parent, []).append(r)
+    ordered: list[Any] = []
+
+    def add(r: RunRecord | Damaged | Orphan) -> None:
+        ordered.append(r)
+        for child in sorted(children.get(r.id, []), key=lambda c: c.id):
+            add(child)
+
+    known = {r.id for r in listed}
+    for r in listed:
+        if not (isinstance(r, RunRecord) and r.parent and r.parent in known):
+            add(r)
+    return ordered
 
 
 def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
@@ -311,7 +350,17 @@ def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
         print(json.dumps({"run": record.to_json(), "events": events}, indent=1))
         return 0
     print(f"status {record.status}{f' ({record.review})' if record.review else ''}")
+    if record.parent:
+        print(f"sub-agent of {record.parent}")
     print(timeline(events))
+    store = run_store(ws)
+    kids = [store.load(i) for i in sorted(store.ids()) if i.startswith(f"{record.id}-")]
+    if kids:
+        print("sub-agents:")
+    for kid in kids:
+        said = (kid.error or kid.summary or kid.task).strip().splitlines() or [""]
+        indent = "  " * (kid.depth - record.depth)
+        print(printable(f"{indent}{kid.id}  {kid.status}  {kid.branch}  {said[0][:120]}"))
     return 0
 
 

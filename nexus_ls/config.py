@@ -44,6 +44,12 @@ class Limits:
     output_limit: int = 12_000
     context_tokens: int = 2000  # the starting context's share of the first prompt (0: none)
     context_window: int | None = None  # the model's, in tokens (None: ask the endpoint)
+    memory_tokens: int = 400  # lessons from the workspace's memory, within the context (0: none)
+    # A run tree (a run and the sub-agents it spawns) shares the limits above; these
+    # stop spawning loops: how deep, how many in all, how many at once.
+    max_depth: int = 2
+    max_agents: int = 8
+    parallel_agents: int = 2
 
 
 @dataclass

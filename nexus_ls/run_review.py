@@ -97,14 +97,22 @@ class RunReview:
         return record, paths
 
     def discard(self, run: str) -> RunRecord | Damaged | Orphan:
-        """Remove a finished run's worktree and branch; the journal keeps its diff. A run
-        with no readable record (damaged, or only orphaned git state) is removed too."""
+        """Remove a finished run's worktree and branch, and its sub-agents'; the journal
+        keeps their diffs. A run with no readable record (damaged, or only orphaned git
+        state) is removed too."""
         try:
             record = self.store.find(run)
         except (DamagedRecord, NoSuchRun):
             return self.discard_leftover(run)
+        return self._discard(record, tidying=False)
+
+    def _discard(self, record: RunRecord, tidying: bool) -> RunRecord:
         check_ended(record)  # one that stopped before its snapshot may go too
-        cleanup = record.review == "accepted"  # its change is the user's: not a verdict on it
+        # An accepted run's change is the user's: removing it is no verdict on it, nor on
+        # its sub-agents' work, which it merged.
+        cleanup = tidying or record.review == "accepted"
+        for child in self.sub_agents(record):
+            self._discard(child, cleanup)
         head = self.head(record)
         diff = net_diff(self.ws, record.base, head) if record.base else ""
         discard(self.ws, record.id)
@@ -116,6 +124,17 @@ class RunReview:
             files = changed_files(diff)
             self.memory.reviewed(record.id, record.task, "discarded", files, [event["id"]])
         return record
+
+    def sub_agents(self, record: RunRecord) -> list[RunRecord]:
+        """The runs `record` spawned that are not discarded yet (their ids extend its own)."""
+        found = []
+        for run_id in self.store.ids():
+            if run_id.startswith(f"{record.id}-"):
+                with contextlib.suppress(DamagedRecord, NoSuchRun):
+                    child = self.store.load(run_id)
+                    if child.parent == record.id and child.review != "discarded":
+                        found.append(child)
+        return found
 
     def discard_leftover(self, run: str) -> Damaged | Orphan:
         """Remove what a run left without a readable record; the journal keeps the record's

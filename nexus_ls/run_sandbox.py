@@ -20,7 +20,7 @@ from nexus_ls.journal.redact import secret_env_names
 from nexus_ls.sandbox import Workspace, create_worktree, git
 from nexus_ls.sandbox.cgroups import remove_leftovers
 from nexus_ls.sandbox.confinement import describe, prepare
-from nexus_ls.sandbox.policy import REPOSITORY_SOURCE, Policy, build_policy
+from nexus_ls.sandbox.policy import REPOSITORY_SOURCE, Policy, build_policy, deploy_command
 from nexus_ls.sandbox.profile import SandboxProfile
 from nexus_ls.sandbox.repo import run_git
 from nexus_ls.sandbox.settings import SandboxSettings, parse_toml
@@ -37,19 +37,31 @@ class RunSandbox:
     profile: SandboxProfile
     policy: Policy
     lines: list[Line] = field(default_factory=list)  # to journal at the run's start
+    deploy: str | None = None  # the project's deploy command, run only once approved
 
 
 def make_sandbox(
-    ws: Workspace, run_id: str, settings: SandboxSettings, on_base: Callable[[str], None]
+    ws: Workspace,
+    run_id: str,
+    settings: SandboxSettings,
+    on_base: Callable[[str], None],
+    start_at: tuple[str, str] | None = None,
 ) -> RunSandbox:
     """Snapshot, policy, worktree and profile of a new run (the mode was checked first);
-    `on_base` records the base before the branch exists, so a kill leaves nothing unnamed."""
-    base = take_snapshot(ws, sensitive=settings.sensitive_files)
-    on_base(base.sha)
-    policy, policy_notes = build_policy(
-        settings.allow, settings.rules, repository_policy(ws, base.sha)
-    )
-    worktree = create_worktree(ws, run_id, base.sha)
+    `on_base` records the base before the branch exists, so a kill leaves nothing unnamed.
+
+    `start_at` (a sub-agent's): (its parent's tip, its tree's snapshot) — the worktree
+    starts at the tip, no new snapshot is taken, and the policy is the tree's."""
+    if start_at is None:
+        snapped = take_snapshot(ws, sensitive=settings.sensitive_files)
+        sha, snapshot_sha, left_out = snapped.sha, snapped.sha, snapped.left_out
+    else:
+        (sha, snapshot_sha), left_out = start_at, []
+    on_base(sha)
+    repository = repository_policy(ws, snapshot_sha)
+    policy, policy_notes = build_policy(settings.allow, settings.rules, repository)
+    deploy = deploy_command(repository)
+    worktree = create_worktree(ws, run_id, sha)
     profile = prepare(
         state_dir=ws.state_dir,
         run_id=run_id,
@@ -63,18 +75,18 @@ def make_sandbox(
         (level, "run", describe(profile), {"sandbox": profile.to_json(), "source": settings.source})
     ]
     lines += [("WARNING", "run", note, {}) for note in policy_notes]
-    if base.left_out:
-        shown = ", ".join(base.left_out[:20]) + (" ..." if len(base.left_out) > 20 else "")
+    if left_out:
+        shown = ", ".join(left_out[:20]) + (" ..." if len(left_out) > 20 else "")
         lines.append(
             (
                 "INFO",
                 "run",
                 f"left out of the run's snapshot (untracked, they look sensitive): {shown}",
-                {"left_out": base.left_out, "patterns": list(settings.sensitive_files)},
+                {"left_out": left_out, "patterns": list(settings.sensitive_files)},
             )
         )
     git_dir = git(worktree, "rev-parse", "--absolute-git-dir")
-    return RunSandbox(base.sha, worktree, git_dir, profile, policy, lines)
+    return RunSandbox(sha, worktree, git_dir, profile, policy, lines, deploy)
 
 
 def repository_policy(ws: Workspace, base: str) -> dict[str, Any]:

@@ -119,6 +119,13 @@ def check_limits(limits: Limits) -> Limits:
             raise NexusError(f"{name.replace('_', '-')} must be at most {MAX_SECONDS} s (30 days)")
     if limits.context_tokens < 0:
         raise NexusError(f"context-tokens must be 0 or more, not {limits.context_tokens}")
+    if limits.memory_tokens < 0:
+        raise NexusError(f"memory-tokens must be 0 or more, not {limits.memory_tokens}")
     if limits.context_window is not None and limits.context_window <= 0:
         raise NexusError(f"context-window must be a positive number, not {limits.context_window}")
+    for name in ("max_depth", "max_agents"):
+        if getattr(limits, name) < 0:
+            raise NexusError(f"{name.replace('_', '-')} must be 0 or more (0: no sub-agents)")
+    if limits.parallel_agents < 1:
+        raise NexusError(f"parallel-agents must be 1 or more, not {limits.parallel_agents}")
     return limits

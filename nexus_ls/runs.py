@@ -65,6 +65,8 @@ class RunRecord:
     host_started: str | None = None  # the host's start time, so a reused pid is not mistaken
     review: str | None = None  # "accepted" or "discarded" once the user decided
     sandbox: str | None = None  # how its commands were confined: bwrap, landlock or off
+    parent: str | None = None  # the run that spawned this one as a sub-agent
+    depth: int = 0  # 0 for a run the user started, 1 for its sub-agents, ...
 
     @property
     def finished(self) -> bool:
@@ -103,7 +105,7 @@ class Damaged:
 
 _COMMIT = re.compile(r"(|[0-9a-f]{40}|[0-9a-f]{64})")
 MAX_RECORD = 16 * 1024 * 1024  # a record is a few hundred bytes; a task, at most this
-_OPTIONAL_TEXT = ("ended", "error", "model", "host_started", "review", "sandbox")
+_OPTIONAL_TEXT = ("ended", "error", "model", "host_started", "review", "sandbox", "parent")
 
 
 def check_record(raw: object, run_id: str) -> RunRecord:
@@ -117,7 +119,8 @@ def check_record(raw: object, run_id: str) -> RunRecord:
     for name, value in values.items():
         if name in _OPTIONAL_TEXT and value is None:
             continue
-        wanted: Any = {"steps": int, "host_pid": (int, type(None)), "tokens": dict}.get(name, str)
+        wanted: Any = {"steps": int, "depth": int, "host_pid": (int, type(None)),
+                       "tokens": dict}.get(name, str)  # fmt: skip
         if not isinstance(value, wanted) or isinstance(value, bool):
             raise DamagedRecord(run_id, f"{name} is {type(value).__name__}, not {_kind(wanted)}")
     if not isinstance(values.get("task"), str):
@@ -134,6 +137,9 @@ def check_record(raw: object, run_id: str) -> RunRecord:
             raise DamagedRecord(run_id, f"{name} {values[name][:60]!r} is not a commit id")
     if values.get("branch", "") not in ("", f"nexus/{run_id}"):
         raise DamagedRecord(run_id, f"branch {values['branch'][:60]!r} is not nexus/{run_id}")
+    parent = values.get("parent")
+    if parent is not None and not (RUN_ID.fullmatch(parent) and run_id.startswith(parent)):
+        raise DamagedRecord(run_id, f"parent {parent[:60]!r} is not a run this one came from")
     pid = values.get("host_pid")
     if pid is not None and not 0 < pid < 2**31:
         raise DamagedRecord(run_id, f"host_pid {str(pid)[:20]} is not a process id")
@@ -290,6 +296,9 @@ class RunStore:
         matches = [run_id for run_id in self.ids() if run_id.startswith(prefix)] if prefix else []
         if not matches:
             raise NoSuchRun(f"no run matches {prefix!r}; `nexus runs` lists them")
+        root = min(matches, key=len)
+        if len(matches) > 1 and prefix not in matches and all(m.startswith(root) for m in matches):
+            return root  # a run and its sub-agents (whose ids extend its id): the run
         if len(matches) > 1 and prefix not in matches:
             shown = ", ".join(matches[:5])
             raise NexusError(f"{prefix!r} matches several runs ({shown}); give more of the id")

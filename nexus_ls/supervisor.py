@@ -25,11 +25,13 @@ from nexus_ls.config import ModelSettings, RunSettings
 from nexus_ls.errors import NexusError
 from nexus_ls.inputs import check_text
 from nexus_ls.journal import Journal, now_iso
+from nexus_ls.memory import WorkspaceMemory, serve_memory
 from nexus_ls.models.embedded import ensure_server
 from nexus_ls.run_recovery import Damaged, Orphan, run_store
 from nexus_ls.run_review import RunReview
 from nexus_ls.run_sandbox import host_secrets, make_sandbox, tear_down
 from nexus_ls.run_status import StopAs, final_status, reported_counts
+from nexus_ls.run_tree import SubAgents, SubStart
 from nexus_ls.runs import RunRecord, new_run_id, process_started
 from nexus_ls.sandbox import Workspace, branch_name, discard, git
 from nexus_ls.sandbox.confinement import choose_mode
@@ -58,6 +60,7 @@ class RunHandle:
     pids_cgroup: str | None = None  # where the agent made per-command cgroups
     stdin_lock: threading.Lock = field(default_factory=threading.Lock)
     timers: list[threading.Timer] = field(default_factory=list)
+    settings: RunSettings | None = None  # what it was started with: its sub-agents inherit it
 
 
 class Supervisor:
@@ -78,7 +81,8 @@ class Supervisor:
         self.on_finish = on_finish
         self.journal = Journal.for_state_dir(ws.state_dir)
         self.store = run_store(ws)
-        self.review = RunReview(ws, self.store, self.journal, self.emit)
+        self.memory = WorkspaceMemory(ws.state_dir, self.journal, on_event)
+        self.review = RunReview(ws, self.store, self.journal, self.emit, self.memory)
         self.on_event = on_event
         self.handles: dict[str, RunHandle] = {}
         self._lock = threading.Lock()
@@ -86,6 +90,8 @@ class Supervisor:
         self.launcher.refill()
         # The request kinds agents may send; each feature adds its own (`serve`).
         self.serving: dict[str, Serve] = {"approval": self._serve_approval}
+        serve_memory(self, self.memory)  # remember, recall
+        self.subagents = SubAgents(self)
 
     def serve(self, kind: str, handler: Serve) -> None:
         """Answer the agents' `kind` requests with `handler` (run in its own thread)."""
@@ -101,9 +107,16 @@ class Supervisor:
         return self._send(handle, note)
 
     def start(
-        self, task: str, settings: RunSettings, context: str = "", notes: Sequence[str] = ()
+        self,
+        task: str,
+        settings: RunSettings,
+        context: str = "",
+        notes: Sequence[str] = (),
+        *,
+        sub: SubStart | None = None,
     ) -> RunRecord:
-        """Make the run's sandbox and start its agent; `notes` say how the model was chosen."""
+        """Make the run's sandbox and start its agent; `notes` say how the model was chosen;
+        `sub`: a sub-agent's run, started from its parent's tip (`run_tree`)."""
         if not task.strip():
             raise NexusError("the task is empty; say what the agent should do")
         check_text(task, "task")
@@ -111,7 +124,7 @@ class Supervisor:
         for note in notes:
             check_text(note, "note")
         choose_mode(settings.sandbox)  # refuse before any git state is made
-        run_id = new_run_id()
+        run_id = sub.run_id if sub else new_run_id()
         record = RunRecord(
             id=run_id,
             task=task,
@@ -121,6 +134,8 @@ class Supervisor:
             model=settings.model.model,
             branch=branch_name(run_id),
             worktree=str(worktree_path(self.ws, run_id)),
+            parent=sub.parent.id if sub else None,
+            depth=sub.parent.depth + 1 if sub else 0,
         )
         self.store.save(record)  # `queued`, before any git state: a kill leaves a record
         try:
@@ -130,7 +145,7 @@ class Supervisor:
             self.store.remove(run_id)
             raise
         try:
-            return self._start(record, process, settings, context, notes)
+            return self._start(record, process, settings, context, notes, sub)
         except BaseException:
             stop(process)  # it never got its start message: a failed start leaves no agent
             raise
@@ -149,6 +164,7 @@ class Supervisor:
         settings: RunSettings,
         context: str,
         notes: Sequence[str],
+        sub: SubStart | None,
     ) -> RunRecord:
         run_id, task = record.id, record.task
 
@@ -157,7 +173,8 @@ class Supervisor:
             self.store.save(record)
 
         try:
-            box = make_sandbox(self.ws, run_id, settings.sandbox, on_base)
+            start_at = sub.start_at if sub else None
+            box = make_sandbox(self.ws, run_id, settings.sandbox, on_base, start_at)
         except BaseException:
             # Nothing ran: take back what was made, so a failed start leaves nothing behind.
             with contextlib.suppress(NexusError, OSError):
@@ -181,6 +198,7 @@ class Supervisor:
                 "model": settings.model.public(),
                 "limits": asdict(settings.limits),
                 "context": context,
+                "parent": record.parent,
             },
         )
         for level, category, message, data in box.lines:
@@ -189,9 +207,10 @@ class Supervisor:
             self.emit(record, "INFO", "model", note)
         if settings.model.gguf:
             settings.model.base_url = self.local_server(record, settings.model)
-        handle = RunHandle(record, process, pids_cgroup=box.profile.pids_cgroup)
+        handle = RunHandle(record, process, pids_cgroup=box.profile.pids_cgroup, settings=settings)
         with self._lock:
             self.handles[run_id] = handle
+        self.subagents.begin(record, settings.limits)
         start = {
             "type": protocol.START,
             "run_id": run_id,
@@ -199,12 +218,15 @@ class Supervisor:
             "context": context,
             "worktree": record.worktree,
             "git_dir": box.git_dir,
+            "base": record.base,
             "model": asdict(settings.model),
             "limits": asdict(settings.limits),
             "sandbox": box.profile.to_json(),
             "secrets": host_secrets(settings.model),
             "commit_size_limit": settings.sandbox.commit_size_limit,
             "policy": box.policy.to_json(),
+            "deploy": box.deploy,
+            "memory": self.memory.offer(run_id, task, settings),  # lessons for its context
         }
         self._send(handle, start)
         self._watch_wall_time(handle, settings.limits.wall_time)
@@ -377,6 +399,7 @@ class Supervisor:
                 agent=record.id,
                 data={"event": repr(event)},
             )
+        self.subagents.counted(record, stored)
         if self.on_event:
             self.on_event(stored)
 
@@ -395,6 +418,7 @@ class Supervisor:
             record.head = git(Path(self.ws.root), "rev-parse", record.branch)
         record.ended = now_iso()
         self.store.save(record)
+        self.memory.learn_from_run(record.id)  # before its end is told: a waiting CLI exits
         ok = record.status == "succeeded"
         message = f"run {record.status}: {record.error or record.summary or record.task}"
         self.emit(
@@ -413,6 +437,7 @@ class Supervisor:
             },
         )
         handle.done.set()
+        self.subagents.ended(record)
         if self.on_finish:
             self.on_finish(record)
 
@@ -424,18 +449,28 @@ class Supervisor:
             return "no output"
         return " | ".join(lines[-3:])[-500:] or "no output"
 
-    def cancel(self, run_id: str, *, status: StopAs = "cancelled") -> bool:
-        """Ask the agent to stop; kill its process group if it has not after a grace period."""
+    def cancel(
+        self, run_id: str, *, status: StopAs = "cancelled", because: str | None = None
+    ) -> bool:
+        """Ask the agent to stop, and its sub-agents; kill its process group if it has not
+        stopped after a grace period. `because`: why, when not the user's wish."""
         handle = self.handles.get(run_id)
         if handle is None or handle.done.is_set():
             return False
         handle.stop_as = handle.stop_as or status
+        if because and handle.stop_error is None:
+            handle.stop_error = because
+        self.subagents.cancel_children(run_id, f"its parent run {run_id} was stopped")
         self._send(handle, {"type": protocol.CANCEL})
         timer = threading.Timer(CANCEL_GRACE, self._kill, args=(handle,))
         timer.daemon = True
         handle.timers.append(timer)
         timer.start()
         return True
+
+    def stop_for_limit(self, run_id: str, why: str) -> None:
+        """End a run `failed` for a limit the host keeps (a run tree's shared budget)."""
+        self.cancel(run_id, status="failed", because=why)
 
     def _kill(self, handle: RunHandle, always: bool = False) -> None:
         """SIGKILL the agent's process group (works on a stopped agent too)."""

@@ -66,6 +66,8 @@ async def test_run_streams_progress_events_and_ends_with_the_change_on_its_branc
         "branch": branch,
         "created": "",
         "review": None,
+        "parent": None,
+        "depth": 0,
     }
     assert runs[0]["created"].endswith("Z")
 

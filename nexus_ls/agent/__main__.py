@@ -28,6 +28,7 @@ from nexus_ls.config import Limits, ModelSettings
 from nexus_ls.journal import Redactor, now_iso
 from nexus_ls.sandbox import cgroups
 from nexus_ls.sandbox.commits import DEFAULT_SIZE_LIMIT, CommitGuard, worktree_env
+from nexus_ls.sandbox.netns import RunNetwork
 from nexus_ls.sandbox.policy import Policy
 from nexus_ls.sandbox.processes import become_subreaper, keep_private
 from nexus_ls.sandbox.profile import SandboxProfile
@@ -35,6 +36,7 @@ from nexus_ls.tools import ToolContext
 from nexus_ls.tools.base import Ask, Inbox, ToolError
 from nexus_ls.tools.gate import CommandGate
 from nexus_ls.tools.registry import offered
+from nexus_ls.tools.services import end_services
 
 
 def run(
@@ -104,6 +106,7 @@ def run(
         sandbox=sandbox,
         scrub=redactor.scrub_text,
         git_env=worktree_env(worktree, git_dir),
+        base=start.get("base"),
         gate=CommandGate(
             policy,
             approvals.ask if approvals else None,
@@ -111,7 +114,28 @@ def run(
         ),
         ask=host_asker(requests) if requests else None,
         inbox=inbox or Inbox(),
+        deploy=start.get("deploy"),
     )
+    ctx.run_network = RunNetwork.for_profile(sandbox)
+    if ctx.run_network is not None and ctx.run_network.entry() is None:
+        why = ctx.run_network.error
+        emit("WARNING", "agent", "commands of this run do not share a network namespace "
+             f"(each has its own; a service cannot be reached): {why}")  # fmt: skip
+    try:
+        return _run_agent(start, model, ctx, limits, emit, on_change, settings.guided)
+    finally:
+        end_services(ctx)  # every service ends with its run; the namespace goes with them
+
+
+def _run_agent(
+    start: dict[str, Any],
+    model: ChatModel,
+    ctx: ToolContext,
+    limits: Limits,
+    emit: Any,
+    on_change: StepCommits,
+    guided: bool,
+) -> Outcome:
     name = model.resolve_name()
     emit(
         "INFO",
@@ -119,11 +143,16 @@ def run(
         f"agent started with model {name}",
         data={"model": name, "pid": os.getpid()},
     )
-    kind = GuidedAgent if settings.guided else Agent
+    kind = GuidedAgent if guided else Agent
     agent = kind(model, ctx, limits, emit, on_change, limits.context_window)
-    if settings.guided:  # a small model's prompts hold only what each step needs
+    if guided:  # a small model's prompts hold only what each step needs
         return agent.run(start["task"], start.get("context", ""))
-    starting = starting_context(worktree, git_env=ctx.git_env, token_budget=limits.context_tokens)
+    starting = starting_context(
+        ctx.root,
+        git_env=ctx.git_env,
+        token_budget=limits.context_tokens,
+        lessons=[m for m in start.get("memory") or [] if isinstance(m, dict)],  # the host's
+    )
     emit("INFO", "agent", f"starting context: {len(starting):,} characters",
          data={"starting_context": starting})  # fmt: skip
     return agent.run(start["task"], start.get("context", ""), starting)

@@ -64,9 +64,14 @@ class Actions:
         self.ctx.step, self.ctx.call = step, index
         started = time.monotonic()
         result = call_tool(self.ctx, call.name, call.arguments)
+        charge = result.data.get("charge")  # what sub-agents spent counts against this run
+        if isinstance(charge, dict):
+            self.budget.charge(int(charge.get("steps") or 0), int(charge.get("tokens") or 0))
+        ms = int((time.monotonic() - started) * 1000)
+        self.budget.metrics.call(call.name, ms, result.ok)
         tool = get_tool(call.name)
         if not (tool is not None and tool.ends_run and result.ok):
-            self.record(step, call, turn, result, int((time.monotonic() - started) * 1000))
+            self.record(step, call, turn, result, ms)
         return result
 
     def commit(

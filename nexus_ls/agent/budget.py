@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from nexus_ls.agent.metrics import Metrics
 from nexus_ls.agent.model import Model, ModelError, Turn
 from nexus_ls.agent.outcome import Outcome, RunStopped, Status
 from nexus_ls.config import Limits
@@ -23,6 +24,10 @@ class Budget:
         self.limits, self.model, self.cancel = limits, model, cancel
         self.steps = 0
         self.tokens = {"prompt": 0, "completion": 0}
+        self.metrics = Metrics()  # time per tool, failed calls: the run's own figures
+        # Steps and tokens this run's sub-agents spent (`charge`): they count against its
+        # limits, not in its own step numbers or token counts.
+        self.charged = {"steps": 0, "tokens": 0}
         # The model's calls share the run's deadline: no limit waits on the endpoint.
         model.deadline = min(model.deadline, time.monotonic() + limits.wall_time)
 
@@ -36,9 +41,20 @@ class Budget:
         if self.remaining() <= 0:
             raise RunStopped("failed", f"time limit reached ({self.limits.wall_time:g} s)")
 
+    def steps_used(self) -> int:
+        return self.steps + self.charged["steps"]
+
+    def tokens_used(self) -> int:
+        return sum(self.tokens.values()) + self.charged["tokens"]
+
+    def charge(self, steps: int, tokens: int) -> None:
+        """Count what a sub-agent spent against this run's limits."""
+        self.charged["steps"] += max(steps, 0)
+        self.charged["tokens"] += max(tokens, 0)
+
     def take_step(self) -> int:
         """Count one more step, or stop: a step is never taken past the limit."""
-        if self.steps >= self.limits.max_steps:
+        if self.steps_used() >= self.limits.max_steps:
             raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
         self.steps += 1
         return self.steps
@@ -46,7 +62,7 @@ class Budget:
     def before_model_call(self) -> None:
         """No model call once the run must stop, nor one whose answer could not run."""
         self.check()
-        if self.steps >= self.limits.max_steps:
+        if self.steps_used() >= self.limits.max_steps:
             raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
 
     def call_model(self, call: Callable[[], T]) -> T:
@@ -62,18 +78,22 @@ class Budget:
     def count(self, turn: Turn) -> None:
         self.tokens["prompt"] += turn.prompt_tokens
         self.tokens["completion"] += turn.completion_tokens
+        self.metrics.answer(turn.latency_ms)
 
     def check_tokens(self) -> None:
-        if sum(self.tokens.values()) > self.limits.max_tokens:
+        if self.tokens_used() > self.limits.max_tokens:
             raise RunStopped("failed", f"token limit reached ({self.limits.max_tokens} tokens)")
 
     def line(self) -> str:
-        """What is left, in one short line the model sees after each step."""
-        left = max(self.limits.max_steps - self.steps, 0)
-        tokens = max(self.limits.max_tokens - sum(self.tokens.values()), 0)
+        """What is left, in one short line the model sees after each step, and the calls
+        that failed so far, if any."""
+        left = max(self.limits.max_steps - self.steps_used(), 0)
+        tokens = max(self.limits.max_tokens - self.tokens_used(), 0)
         seconds = max(int(self.remaining()), 0)
         clock = f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
-        return f"[budget left: {left} steps, {tokens:,} tokens, {clock}]"
+        failed = self.metrics.failed
+        calls = f" · {failed} failed call{'s' if failed != 1 else ''}" if failed else ""
+        return f"[budget left: {left} steps, {tokens:,} tokens, {clock}{calls}]"
 
     def outcome(self, status: Status, summary: str, error: str | None = None) -> Outcome:
         return Outcome(status, summary, self.steps, self.tokens, error)

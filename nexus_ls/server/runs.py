@@ -8,6 +8,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from nexus_ls.journal.progress import headline, read_plan
+from nexus_ls.journal.shapes import PlanStepData
 from nexus_ls.run_recovery import Listed, list_runs
 from nexus_ls.run_start import RunOptions, prepare_run
 from nexus_ls.runs import RunRecord
@@ -25,6 +27,7 @@ class LiveView:
     def __init__(self, ls: NexusServer) -> None:
         self.ls = ls
         self.tokens: dict[str, str] = {}  # run id -> progress token
+        self.plans: dict[str, list[PlanStepData]] = {}  # run id -> its current plan
         self.told_bundled = False
         self.told_sandbox = False
 
@@ -56,11 +59,37 @@ class LiveView:
         self.ls.protocol.notify("nexus/event", {"runId": run_id, "event": event})
         if event.get("category") == "run" and str(event.get("message", "")).startswith("sandbox"):
             self.sandbox(event)
-        token = self.tokens.get(str(run_id))
-        if token and event.get("category") in STEP_CATEGORIES and event.get("step"):
-            self.ls.work_done_progress.report(
-                token, types.WorkDoneProgressReport(message=str(event.get("message", "")))
-            )
+        token, root = self.token_of(str(run_id))
+        # Housekeeping (DEBUG: history shortened) is not progress.
+        step = event.get("step") and event.get("level") != "DEBUG"
+        if token and event.get("category") in STEP_CATEGORIES and step:
+            message = self.step_message(str(run_id), event)
+            if root != run_id:  # a sub-agent's step shows in its tree's progress
+                message = f"sub-agent {str(run_id)[len(root) + 1 :]}: {message}"
+            self.ls.work_done_progress.report(token, types.WorkDoneProgressReport(message=message))
+
+    def token_of(self, run_id: str) -> tuple[str | None, str]:
+        """The progress token of a run, or of the run tree it is a sub-agent in (a child's
+        id extends its parent's: `<parent>-<n>`), and whose it is."""
+        if run_id in self.tokens:
+            return self.tokens[run_id], run_id
+        for root, token in self.tokens.items():
+            if run_id.startswith(f"{root}-"):
+                return token, root
+        return None, run_id
+
+    def step_message(self, run_id: str, event: dict[str, Any]) -> str:
+        """A step event as progress: after the run's current plan once it has one
+        (`plan 2/5: fix add() · step 4: edit_file — ...`); a new plan as its headline."""
+        message, data = str(event.get("message", "")), event.get("data")
+        plan = read_plan(data) if event.get("category") == "agent" else None
+        if plan is not None:
+            self.plans[run_id] = plan
+            return headline(plan)
+        known = self.plans.get(run_id)
+        if known is None or (isinstance(data, dict) and data.get("tool") == "update_plan"):
+            return message  # the plan event that follows says what changed
+        return f"{headline(known)} · {message}"
 
     def sandbox(self, event: dict[str, Any]) -> None:
         """The sandbox in force, at each run's start: a log line every time, a message the
@@ -77,7 +106,14 @@ class LiveView:
 
     def finish(self, record: RunRecord) -> None:
         outcome = record.error or record.summary or ""
+        if record.parent:  # a sub-agent: its parent reports; the editor's log keeps it
+            self.ls.window_log_message(types.LogMessageParams(
+                type=types.MessageType.Info,
+                message=f"NEXUS sub-agent {record.id} {record.status}: {outcome[:300]}",
+            ))  # fmt: skip
+            return
         token = self.tokens.pop(record.id, None)
+        self.plans.pop(record.id, None)
         if token:
             self.ls.work_done_progress.end(
                 token, types.WorkDoneProgressEnd(message=f"{record.status}: {outcome}"[:200])
@@ -167,7 +203,7 @@ def register(server: NexusServer) -> None:
         listed.sort(key=lambda r: r.id, reverse=True)
         return [
             {"runId": r.id, "task": r.task, "status": r.status, "branch": r.branch,
-             "created": r.created, "review": r.review}
+             "created": r.created, "review": r.review, "parent": r.parent, "depth": r.depth}
             if isinstance(r, RunRecord)
             else {"runId": r.id, "status": r.status, "error": r.error,
                   "branch": getattr(r, "branch", None)}

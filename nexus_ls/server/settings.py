@@ -29,6 +29,10 @@ class ServerSettings(Strict):
     commandTimeout: float = Field(default=Limits.command_timeout, gt=0)  # noqa: N815
     contextTokens: int = Field(default=Limits.context_tokens, ge=0)  # noqa: N815
     contextWindow: int | None = Field(default=None, gt=0)  # noqa: N815
+    memoryTokens: int = Field(default=Limits.memory_tokens, ge=0)  # noqa: N815
+    maxDepth: int = Field(default=Limits.max_depth, ge=0)  # noqa: N815
+    maxAgents: int = Field(default=Limits.max_agents, ge=0)  # noqa: N815
+    parallelAgents: int = Field(default=Limits.parallel_agents, gt=0)  # noqa: N815
     # auto, bwrap, landlock or off (default: the policy file's)
     sandbox: Literal["auto", "bwrap", "landlock", "off"] | None = None
     network: bool | None = None  # the run's commands get the network
@@ -41,6 +45,10 @@ class ServerSettings(Strict):
             command_timeout=self.commandTimeout,
             context_tokens=self.contextTokens,
             context_window=self.contextWindow,
+            memory_tokens=self.memoryTokens,
+            max_depth=self.maxDepth,
+            max_agents=self.maxAgents,
+            parallel_agents=self.parallelAgents,
         )
 
 

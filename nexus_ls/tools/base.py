@@ -19,7 +19,9 @@ from nexus_ls.tools.kept import Outputs
 from nexus_ls.validation import Strict, schema
 
 if TYPE_CHECKING:
+    from nexus_ls.sandbox.netns import RunNetwork
     from nexus_ls.tools.gate import CommandGate
+    from nexus_ls.tools.services import Services
 
 # Asks the run's host (the supervisor) and returns its answer: memory, sub-agents and
 # messages live there. Raises ToolError when the host refuses or the run is ending.
@@ -39,11 +41,17 @@ class ToolContext:
     cancel: threading.Event | None = None
     time_left: float | None = None  # no command outlives the run's wall-time limit
     sandbox: SandboxProfile | None = None  # how commands are confined (None: unconfined)
+    # The one network namespace all of the run's commands and services share (bubblewrap
+    # with the network off; None: each command has its own, or the host's network).
+    run_network: RunNetwork | None = None
+    services: Services | None = None  # the run's services (`tools/services.py`), once one starts
+    deploy: str | None = None  # the project's deploy command (`.nexus/policy.toml`, committed)
     gate: CommandGate | None = None  # the policy and approvals (None: every command runs)
     # What commands print goes to the model with known secrets replaced (a token in a
     # remote's URL, an AWS key in a fixture): the model's endpoint is not the user's.
     scrub: Callable[[str], str] | None = None
     git_env: dict[str, str] | None = None  # GIT_DIR and GIT_WORK_TREE of the run's worktree
+    base: str | None = None  # the commit the run started from (None: HEAD at its start)
     outputs: Outputs = field(default_factory=lambda: Outputs())  # every observation, whole
     step: int = 0  # the step and the call within it being run: where `outputs` keeps them
     call: int = 1
@@ -110,6 +118,10 @@ class Tool:
     changes_files: bool = False  # a call may change the worktree: the step is committed
     ends_run: bool = False  # a successful call ends the run (its data: summary, success)
     modes: frozenset[Mode] = ALL_MODES  # where the tool is offered
+    takes_reason: bool = False  # the call's `reason` is passed to `run` too (`deploy`)
+    # Its output shows the model something of the project (False: it only echoes the
+    # model, as `update_plan` does): the stuck detector counts outputs not seen before.
+    observes: bool = True
     # One line on what a call changed, for the step's commit subject.
     subject: Callable[[Any, ToolResult], str] = _first_line
     # One line on a call's outcome, for progress and shortened history.
