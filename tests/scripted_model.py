@@ -151,6 +151,8 @@ class ScriptedModel:
                     )
                     return
                 reply = model.next_reply(body)
+                if reply.get("delay"):  # a model's latency, outside the script's lock
+                    model.released.wait(float(reply["delay"]))
                 if reply.get("hang"):
                     model.released.wait()
                     return
