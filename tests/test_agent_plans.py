@@ -324,3 +324,19 @@ def test_a_command_that_changes_files_is_not_idle_though_it_prints_the_same(calc
 
     idle = run_agent(calc, [call("run_command", command="true")] * (STOP_AFTER + 3))
     assert idle.outcome.error == STUCK
+
+
+def test_the_budget_line_names_the_tool_the_time_went_to() -> None:
+    import threading
+
+    from inprocess_model import InProcessModel
+
+    from nexus_ls.agent.budget import Budget
+    from nexus_ls.config import Limits
+
+    budget = Budget(Limits(), InProcessModel([]), threading.Event())
+    budget.metrics.call("read_file", 40, ok=True)
+    assert "most time" not in budget.line()
+    budget.metrics.call("run_tests", 9_000, ok=False)
+    budget.metrics.call("run_tests", 3_500, ok=True)
+    assert budget.line().endswith(" · 1 failed call · most time: run_tests 12 s in 2 calls]")

@@ -14,6 +14,7 @@ from nexus_ls.agent.outcome import Outcome, RunStopped, Status
 from nexus_ls.config import Limits
 
 T = TypeVar("T")
+SLOW_TOOL = 10  # seconds in one tool before the budget line names it
 
 
 class Budget:
@@ -93,7 +94,17 @@ class Budget:
         clock = f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
         failed = self.metrics.failed
         calls = f" · {failed} failed call{'s' if failed != 1 else ''}" if failed else ""
-        return f"[budget left: {left} steps, {tokens:,} tokens, {clock}{calls}]"
+        return f"[budget left: {left} steps, {tokens:,} tokens, {clock}{calls}{self.slowest()}]"
+
+    def slowest(self) -> str:
+        """The tool the run's time went to, once it is worth knowing (SLOW_TOOL s or more)."""
+        if not self.metrics.tools:
+            return ""
+        name, figures = max(self.metrics.tools.items(), key=lambda item: item[1]["ms"])
+        if figures["ms"] < SLOW_TOOL * 1000:
+            return ""
+        n = figures["calls"]
+        return f" · most time: {name} {figures['ms'] // 1000} s in {n} call{'s' if n != 1 else ''}"
 
     def outcome(self, status: Status, summary: str, error: str | None = None) -> Outcome:
         return Outcome(status, summary, self.steps, self.tokens, error)
