@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from nexus_ls.supervisor import RunHandle, Supervisor
 
 MAX_MESSAGE = 8000  # characters of one message between agents
+MAX_MESSAGES = 50  # messages one agent may send in all: no flooding another's context
+MAX_TASK = 20_000  # characters of a sub-agent's task and context together
 FINAL = ("succeeded", "failed", "cancelled", "interrupted")
 
 
@@ -77,6 +79,7 @@ class SubAgents:
         # run id -> its children holding a parallel slot: siblings share the limit (a
         # tree-wide one would deadlock a parent waiting on children that wait for slots)
         self.running: dict[str, int] = {}
+        self.sent: dict[str, int] = {}  # run id -> messages it sent
         self.changed = threading.Condition()  # a child ended or started, mail arrived
         for kind, handler in (
             ("spawn_agent", self.spawn),
@@ -136,17 +139,37 @@ class SubAgents:
         """A run ended: its slot frees, its waiters wake, its children still going stop."""
         with self.changed:
             child = self._child(record.id)
-            if child is not None:
+            if child is not None and not child.done.is_set():  # once, however often told
                 child.record = record
                 child.done.set()
-                self.running[child.parent] -= 1
+                self._release(child.parent)
             self.changed.notify_all()
         for kid in self.kin(record.id):
             if not kid.done.is_set():
-                self.sup.cancel(kid.id, because="its parent run ended")
-                if kid.record is None:  # still queued: it never starts
+                if kid.record is None:  # queued, or being started: it never runs
                     kid.error = "cancelled: its parent run ended before it started"
                     kid.done.set()
+                else:
+                    self.sup.cancel(kid.id, because="its parent run ended")
+        if record.parent is None:
+            self._forget(record.id)
+
+    def _forget(self, root: str) -> None:
+        """A root that ended takes its tree's bookkeeping with it (a long-lived host
+        starts many trees); children still ending find nothing left to update."""
+        with self.changed:
+            runs = self.tree_runs(root) + [
+                k.id for r in list(self.children) for k in self.children.get(r, ())
+                if self.tree_of.get(k.id) == root
+            ]  # fmt: skip
+            self.trees.pop(root, None)
+            for run_id in set(runs):
+                self.tree_of.pop(run_id, None)
+                self.children.pop(run_id, None)
+                self.mail.pop(run_id, None)
+                self.running.pop(run_id, None)
+                self.sent.pop(run_id, None)
+            self.changed.notify_all()
 
     def cancel_children(self, run_id: str, because: str) -> None:
         """Cancelling a run cancels its sub-agents, queued ones included."""
@@ -160,6 +183,11 @@ class SubAgents:
                 self.sup.cancel(kid.id, because=because)
         with self.changed:
             self.changed.notify_all()
+
+    def _release(self, parent: str) -> None:
+        """A child gave back its parallel slot (under `changed`)."""
+        if parent in self.running:  # gone when its tree ended first
+            self.running[parent] = max(self.running[parent] - 1, 0)
 
     def _child(self, run_id: str) -> Child | None:
         for kids in self.children.values():
@@ -180,6 +208,11 @@ class SubAgents:
             raise NexusError("spawn_agent's context must be text")
         check_text(task, "task")
         check_text(context, "context")
+        if len(task) + len(context) > MAX_TASK:
+            raise NexusError(f"a sub-agent's task and context are at most {MAX_TASK:,} "
+                             "characters together; point it at files instead")  # fmt: skip
+        if handle.stop_as is not None or handle.done.is_set():
+            raise NexusError("not spawned: this run is stopping")
         tree = self.trees.get(self.tree_of.get(parent.id, ""))
         if tree is None or handle.settings is None:
             raise NexusError("this run cannot spawn sub-agents (its tree is not known)")
@@ -237,11 +270,14 @@ class SubAgents:
     ) -> None:
         with self.changed:
             self.changed.wait_for(
-                lambda: self.running[parent.id] < tree.limits.parallel_agents or child.done.is_set()
+                lambda: (
+                    self.running.get(parent.id, 0) < tree.limits.parallel_agents
+                    or child.done.is_set()
+                )
             )
             if child.done.is_set():  # cancelled while queued
                 return
-            self.running[parent.id] += 1
+            self.running[parent.id] = self.running.get(parent.id, 0) + 1
         self._start(tree, child, parent, settings, context)
 
     def _start(
@@ -249,23 +285,40 @@ class SubAgents:
     ) -> None:
         """Start a child that holds a parallel slot; a failure frees the slot and says why."""
         try:
-            tip = git(self.sup.ws.root, "rev-parse", "--verify", f"{parent.branch}^{{commit}}")
             root = self.sup.store.load(tree.root)
-            start = SubStart(parent, child.id, (tip, root.base or tip))
-            remaining = tree.deadline - time.monotonic()
-            settings = replace(settings, limits=replace(settings.limits, wall_time=remaining))
+            if not root.base:  # the tree's policy and deploy come from its snapshot only
+                raise NexusError(f"its run tree {tree.root} has no snapshot")
+            tip = git(self.sup.ws.root, "rev-parse", "--verify", f"{parent.branch}^{{commit}}")
+            start = SubStart(parent, child.id, (tip, root.base))
+            with self.changed:  # what the tree has left now, not when it was asked for
+                steps, tokens = (
+                    tree.limits.max_steps - tree.steps,
+                    tree.limits.max_tokens - tree.tokens,
+                )
+            seconds = tree.deadline - time.monotonic()
+            if steps < 2 or tokens < 1000 or seconds < 5:
+                raise NexusError("the run tree's budget is nearly spent")
+            settings = replace(settings, limits=replace(
+                settings.limits, max_steps=steps, max_tokens=tokens, wall_time=seconds
+            ))  # fmt: skip
             record = self.sup.start(child.task, settings, context, sub=start)
-        except (NexusError, OSError) as exc:
+        except Exception as exc:  # any failure frees the slot and is said, never lost
             with self.changed:
-                self.running[parent.id] -= 1
+                self._release(parent.id)
                 child.error = f"could not start: {exc}"
                 child.done.set()
                 self.changed.notify_all()
             self.sup.emit(parent, "ERROR", "agent", f"sub-agent {child.id} {child.error}")
             return
         with self.changed:
+            cancelled = child.done.is_set()  # its parent stopped while it was being started
             child.record = record
+            if cancelled:  # it is running after all: `ended` frees its slot and says so
+                child.done.clear()
+                child.error = None
             self.changed.notify_all()
+        if cancelled:
+            self.sup.cancel(record.id, because=f"its parent run {parent.id} was stopped")
 
     def _mine(self, handle: RunHandle, run_id: object) -> Child:
         for kid in self.kin(handle.record.id):
@@ -282,7 +335,10 @@ class SubAgents:
         if not kids:
             raise NexusError("this run has no sub-agents to wait for; spawn_agent starts one")
         timeout = body.get("timeout")
-        limit = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+        tree = self.trees.get(self.tree_of.get(handle.record.id, ""))
+        left = max(tree.deadline - time.monotonic(), 0.0) if tree else 3600.0
+        wanted = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else left
+        limit = min(wanted, left)  # never past the tree's time (nor an overflowing float)
         me, mail = handle.record.id, self.mail.get(handle.record.id, 0)
 
         def settled() -> bool:
@@ -345,6 +401,8 @@ class SubAgents:
         if child.record is None:
             raise NexusError(f"sub-agent {child.id} never started: {child.error}")
         record = self.sup.store.load(child.id)
+        if record.review == "discarded":
+            raise NexusError(f"sub-agent {child.id} was discarded by the user; not merged")
         head = self.sup.head(record)
         return {"id": child.id, "branch": record.branch, "head": head, "base": record.base,
                 "status": record.status, "summary": record.summary,
@@ -360,9 +418,13 @@ class SubAgents:
         check_text(text, "message")
         if not isinstance(to, str) or not to:
             raise NexusError("send_message needs `to`: parent, children, siblings or a run id")
+        if self.sent.get(sender.id, 0) >= MAX_MESSAGES:
+            raise NexusError(f"this agent has sent its {MAX_MESSAGES} messages; say the rest "
+                             "in its final answer")  # fmt: skip
         targets = self._addressed(sender, to)
         delivered = [t for t in targets if self.sup.tell(t, "message", text, **{"from": sender.id})]
         with self.changed:
+            self.sent[sender.id] = self.sent.get(sender.id, 0) + 1
             for target in delivered:
                 self.mail[target] = self.mail.get(target, 0) + 1
             self.changed.notify_all()

@@ -308,6 +308,7 @@ class Supervisor:
             self._finish(handle, code)
         finally:
             handle.done.set()  # even if recording the end failed: no one waits forever
+            self.subagents.ended(handle.record)  # nor its parent, nor its children run on
 
     def _take(self, handle: RunHandle, line: bytes) -> None:
         """One line from the agent: an event to journal, a request to serve, its result."""

@@ -105,5 +105,5 @@ def test_a_note_from_the_host_reaches_the_model_at_its_next_turn(tmp_path: Path)
     assert "child says hello" not in str(ran.model.prompts[0])
     last = ran.model.prompts[1][-1]
     assert last["role"] == "user"
-    assert last["content"] == "[message from run-child] child says hello"
+    assert last["content"] == "[message from run-child]\n> child says hello"
     assert any("1 note(s) reached the model" in m for m in ran.messages("message"))

@@ -151,7 +151,8 @@ def test_deploy_runs_the_projects_command_only_after_an_approval(tmp_path: Path,
     refused, server = deploying(repo, model)  # no terminal, no --yes: nobody approves
     told = tool_results(server)[0]
     assert told.startswith(
-        "error: not run: it needs the user's approval (deploy: the fix is ready)"
+        "error: not run: it needs the user's approval (deploy: the fix is ready; "
+        "this run changed no files)"
     )
     branch = refused.json()["branch"]
     assert sh(repo, "git", "ls-tree", "--name-only", branch).split() == [".nexus", "app.py"]

@@ -188,7 +188,7 @@ def test_a_childs_message_reaches_its_parent(tmp_path: Path, model) -> None:
     router = Router({
         "ask a helper": [
             call("spawn_agent", task="report back"),
-            call("wait_agents"),
+            call("wait_agents", timeout=1e300),  # no longer than the run's own time
             call("wait_agents"),
             call("finish", summary="the helper reported"),
         ],
@@ -202,7 +202,7 @@ def test_a_childs_message_reaches_its_parent(tmp_path: Path, model) -> None:
     assert out["status"] == "succeeded", out
     after = router.seen["ask a helper"][2]["messages"]
     child = f"{out['run_id']}-1"
-    note = f"[message from {child}] found 3 callers of parse()"
+    note = f"[message from {child}]\n> found 3 callers of parse()"
     assert any(m["role"] == "user" and m["content"] == note for m in after)
     journal = nexus(repo, "log", "--category", "message", "--json").stdout
     assert f"message from {child} to {out['run_id']}: found 3 callers of parse()" in journal
@@ -239,10 +239,9 @@ def test_cancelling_a_parent_cancels_its_running_and_queued_children(tmp_path: P
             assert record.status == "cancelled", record.error
             assert record.error == f"its parent run {root.id} was stopped"
         assert sup.active() == []
-        queued = sup.subagents.kin(root.id)[2]  # the third never started
-        assert (
-            queued.record is None and queued.error and "cancelled before it started" in queued.error
-        )
+        # The third, queued behind them, never started: no record, no branch.
+        assert f"{root.id}-3" not in sup.store.ids()
+        assert f"nexus/{root.id}-3" not in branches(repo)
     finally:
         sup.stop_all()
 
@@ -269,3 +268,34 @@ def test_what_sub_agents_spent_counts_against_the_parents_budget() -> None:
         assert str(stop) == "step limit reached (10 steps)"
     else:
         raise AssertionError("a step was taken past the shared limit")
+
+
+def test_a_sub_agent_the_user_discarded_is_not_merged(tmp_path: Path, model) -> None:
+    from nexus_ls.config import ModelSettings, RunSettings
+    from nexus_ls.sandbox import open_workspace
+    from nexus_ls.supervisor import Supervisor
+
+    repo = make_repo(tmp_path / "proj", {"README.md": "x\n"})
+    sup = Supervisor(open_workspace(repo))
+
+    def discard_then_merge(body: dict[str, Any]) -> Reply:
+        kid = spawned(body)[0]
+        sup.discard(kid)  # the user threw the child's work away meanwhile
+        return call("merge_agent", id=kid)
+
+    router = Router({
+        "delegate": [call("spawn_agent", task="write x.txt"), call("wait_agents"),
+                     discard_then_merge, call("finish", summary="done")],
+        "write x.txt": [call("write_file", path="x.txt", content="x\n"),
+                        call("finish", summary="x written")],
+    })  # fmt: skip
+    server = model([router])
+    try:
+        settings = RunSettings(ModelSettings(base_url=server.url, model="scripted-model"))
+        record = sup.wait(sup.start("delegate", settings).id, timeout=120)
+        assert record.status == "succeeded", record.error
+        refused = results(router.seen["delegate"][3])
+        assert f"sub-agent {record.id}-1 was discarded by the user; not merged" in refused
+        assert "x.txt" not in sh(repo, "git", "ls-tree", "--name-only", record.branch)
+    finally:
+        sup.stop_all()

@@ -31,12 +31,14 @@ NO_TOOL_CALL = "Please act through a tool. When the task is done, call `finish` 
 
 
 def notes_message(notes: list[dict[str, Any]]) -> str:
-    """The host's notes since the last turn, one paragraph each, saying who they are from."""
+    """The host's notes since the last turn, each under a header saying who it is from,
+    its text quoted line by line (`> `), so no text can pass for another header."""
     parts = []
     for note in notes:
         sender = note.get("from")
         head = f"[{note.get('kind', 'note')}" + (f" from {sender}" if sender else "") + "]"
-        parts.append(f"{head} {str(note.get('text', '')).strip()}")
+        body = str(note.get("text", "")).strip().splitlines() or [""]
+        parts.append("\n".join([head, *(f"> {line}" for line in body)]))
     return "\n\n".join(parts)
 
 

@@ -23,6 +23,9 @@ KINDS = ("added", "remembered", "test-command", "environment", "fix", "conventio
 HALF_LIFE_DAYS = 30.0  # unconfirmed for this long, a lesson counts half as much
 FLOOR = 0.3  # below this strength a lesson is no longer offered
 START_WEIGHT = 1.0
+# What a model remembered is its own word until its run is accepted: it starts lower, so
+# a discard of that run (-0.5) takes it below FLOOR and it is no longer offered.
+REMEMBERED_WEIGHT = 0.6
 MAX_WEIGHT = 5.0
 RISES = {"accepted": 0.5, "tests passed": 0.25, "confirmed": 0.25, "seen again": 0.0}
 FALLS = {"discarded": 0.5, "contradicted": 0.75}

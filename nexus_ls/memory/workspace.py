@@ -23,7 +23,18 @@ from nexus_ls.journal import Journal, now_iso
 from nexus_ls.journal.lines import decode_line
 
 from . import learning
-from .lessons import FALLS, MAX_TAG, MAX_TAGS, MAX_TEXT, RISES, START_WEIGHT, Lesson, clamp, newest
+from .lessons import (
+    FALLS,
+    MAX_TAG,
+    MAX_TAGS,
+    MAX_TEXT,
+    REMEMBERED_WEIGHT,
+    RISES,
+    START_WEIGHT,
+    Lesson,
+    clamp,
+    newest,
+)
 from .ranking import Index, Ranked, rank, within
 from .secrets import has_placeholder, secrets_in
 from .store import MemoryStore, Transaction
@@ -220,9 +231,10 @@ class WorkspaceMemory:
         now = now_iso()
         old = tx.by_key(learned.key)
         if old is None:
+            weight = REMEMBERED_WEIGHT if learned.kind == "remembered" else START_WEIGHT
             lesson = tx.insert({
                 "text": learned.text, "tags": learned.tags, "source_run": run,
-                "evidence": newest([], learned.evidence), "weight": START_WEIGHT, "uses": 0,
+                "evidence": newest([], learned.evidence), "weight": weight, "uses": 0,
                 "created": now, "last_confirmed": now, "kind": learned.kind, "key": learned.key,
                 "command": learned.command, "used_by": [],
             })  # fmt: skip

@@ -10,10 +10,12 @@ user's own rule for that command says `sandbox = false`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 from pydantic import Field
 
+from nexus_ls.sandbox.repo import run_git
 from nexus_ls.tools.base import Args, Tool, ToolContext, ToolError, ToolResult, failure
 from nexus_ls.tools.shell import command_result, run_shell, unconfined_env
 
@@ -33,7 +35,10 @@ def deploy(ctx: ToolContext, reason: str | None = None) -> ToolResult:
         return failure("cancelled before the deploy started", category="command")
     if ctx.gate is None:
         return failure("not run: nobody can approve a deploy in this run", category="command")
-    verdict = ctx.gate.approve(command, f"deploy: {why}")
+    changed = changed_files(ctx)
+    # The command is the user's, but what it runs may be files this run changed: say which.
+    seen = "" if changed is None else f"; this run changed {changed or 'no files'}"
+    verdict = ctx.gate.approve(command, f"deploy: {why}{seen}")
     if not verdict.run:
         return failure(verdict.refusal, category="command", command=command, **verdict.data)
     seconds = ctx.command_timeout
@@ -47,6 +52,23 @@ def deploy(ctx: ToolContext, reason: str | None = None) -> ToolResult:
     del data["full"]
     data["sandboxed"] = sandbox is not None and sandbox.mode != "off"
     return command_result(outcome, seconds, head, data, "command", ctx.sandbox, ctx.scrub)
+
+
+def changed_files(ctx: ToolContext, most: int = 12) -> str | None:
+    """The files the worktree changed since the run's base, in a few words (None: the
+    base is not known)."""
+    if not ctx.base:
+        return None
+    env = ctx.git_env or None
+    diff = run_git(ctx.root, "diff", "--name-only", "-z", "--no-renames", ctx.base, env=env)
+    new = run_git(ctx.root, "ls-files", "-z", "--others", "--exclude-standard", env=env)
+    names = [os.fsdecode(n) for out in (diff, new) if out.status == 0
+             for n in out.stdout.split(b"\0") if n]  # fmt: skip
+    names = list(dict.fromkeys(names))
+    shown = ", ".join(names[:most]) + (
+        f" and {len(names) - most} more" if len(names) > most else ""
+    )
+    return shown
 
 
 class DeployArgs(Args):

@@ -336,7 +336,9 @@ def _where_reachable(ctx: ToolContext, sandbox: SandboxProfile | None) -> str:
     if ctx.run_network is not None and ctx.run_network.entry() is not None and sandbox:
         return (" Commands of this run reach it on loopback (not those given network: true, "
                 "which run on the host's network); nothing outside the run can.")  # fmt: skip
-    return ""
+    return (" It is on this machine's own network (the run's network is on, or its sandbox "
+            "has no private one): other programs here can reach it, and others on the "
+            "network too if it listens on all addresses; bind it to 127.0.0.1.")  # fmt: skip
 
 
 def _landlock_note(sandbox: SandboxProfile | None, kind: str) -> list[str]:
