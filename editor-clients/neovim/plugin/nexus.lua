@@ -7,30 +7,81 @@ vim.g.loaded_nexus = true
 
 local command = vim.api.nvim_create_user_command
 
+local function nexus()
+  return require("nexus")
+end
+
+local function complete(prefix)
+  return nexus().complete(prefix)
+end
+
 command("NexusRun", function(o)
   local opts = { bufnr = vim.api.nvim_get_current_buf() }
   if o.range > 0 then
     opts.line1, opts.line2 = o.line1, o.line2
   end
-  require("nexus").run(o.args, opts)
-end, { nargs = "+", range = true, desc = "NEXUS: start an agent run on the task (and selection)" })
+  if o.args ~= "" then
+    return nexus().run(o.args, opts)
+  end
+  vim.ui.input({ prompt = "NEXUS task: " }, function(task)
+    if task and task ~= "" then
+      nexus().run(task, opts)
+    end
+  end)
+end, {
+  nargs = "*",
+  range = true,
+  desc = "NEXUS: start an agent on the task (with the selected lines when given a range)",
+})
 
 command("NexusRuns", function()
-  require("nexus").runs()
-end, { nargs = 0, desc = "NEXUS: list runs, newest first" })
+  nexus().runs()
+end, { nargs = 0, desc = "NEXUS: pick a run, then show its report, diff, accept or discard it" })
 
-local function complete(prefix)
-  return require("nexus").complete(prefix)
-end
+command("NexusCancel", function(o)
+  if o.args == "" then
+    return nexus().cancel_running()
+  end
+  nexus().cancel(o.args)
+end, { nargs = "?", complete = complete, desc = "NEXUS: stop a run (default: the one running)" })
+
+command("NexusLog", function(o)
+  nexus().log(o.args)
+end, {
+  nargs = "*",
+  desc = "NEXUS: search the journal (text, level=, category=, run=, since=, limit=)",
+})
+
+command("NexusEvents", function()
+  nexus().open_log()
+end, { nargs = 0, desc = "NEXUS: open the log of the events of this session's runs" })
+
+command("NexusPlan", function(o)
+  nexus().plan(o.args)
+end, { nargs = "?", complete = complete, desc = "NEXUS: a run's plan (default: the newest)" })
+
+command("NexusMemory", function(o)
+  nexus().memory(o.args)
+end, {
+  nargs = "*",
+  complete = function(prefix, line)
+    if #vim.split(line, "%s+") <= 2 then
+      return vim.tbl_filter(function(a)
+        return vim.startswith(a, prefix)
+      end, { "list", "add", "forget", "show", "recall" })
+    end
+    return {}
+  end,
+  desc = "NEXUS: the workspace's memory (list, add {text}, forget {id}, show {id}, recall {query})",
+})
 
 for name, desc in pairs({
-  Diff = "show a run's net diff",
+  Diff = "open a run's net diff in a split",
   Accept = "merge a run's change into the working tree",
   Discard = "remove a run's worktree and branch",
   Show = "open a run's report",
-  Cancel = "stop a running run",
 }) do
   command("Nexus" .. name, function(o)
-    require("nexus")[name:lower()](o.args)
+    nexus()[name:lower()](o.args)
   end, { nargs = 1, complete = complete, desc = "NEXUS: " .. desc })
 end
