@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus_ls import __version__
+from nexus_ls.acp import add_acp_parser, cmd_acp
 from nexus_ls.cli_approval import TerminalApprover
 from nexus_ls.cli_memory import add_memory_parser, cmd_memory  # noqa: F401  # cmd_*
 from nexus_ls.config import Limits
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
     p.add_argument("-o", dest="output", help="file to write (default: stdout)")
     add_memory_parser(command)
+    add_acp_parser(sub)
     sub.add_parser(
         "serve", help="the language server on stdio", description="the language server on stdio"
     )
@@ -160,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_main([])
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "acp":
+            return cmd_acp(args)
         ws = open_workspace(args.dir)
         handler = globals()[f"cmd_{args.command}"]
         return int(handler(ws, args))
