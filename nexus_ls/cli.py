@@ -18,7 +18,6 @@ from nexus_ls import __version__
 from nexus_ls.acp import add_acp_parser, cmd_acp
 from nexus_ls.cli_approval import TerminalApprover
 from nexus_ls.cli_memory import add_memory_parser, cmd_memory  # noqa: F401  # cmd_*
-from nexus_ls.config import Limits
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import (
     CATEGORIES,
@@ -30,8 +29,9 @@ from nexus_ls.journal import (
     printable,
     timeline,
 )
+from nexus_ls.run_flags import add_run_flags, run_options
 from nexus_ls.run_recovery import Damaged, Orphan, list_runs, run_store
-from nexus_ls.run_start import RunOptions, start_run
+from nexus_ls.run_start import start_run
 from nexus_ls.runs import NoSuchRun, RunRecord
 from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("--file", help="a file the task is about (its text goes to the agent)")
     p.add_argument("--lines", help="A:B, the lines of --file the task is about")
-    run_flags(p)
+    add_run_flags(p)
     p = sub.add_parser(
         "demo",
         help="a real agent run on a small example project",
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         'run `nexus run "fix the failing test"` on it, then show the branch, diff and journal.',
     )
     p.add_argument("--dir", dest="target", help="where to put the project (default: a temp dir)")
-    run_flags(p)
+    add_run_flags(p)
     p = command("runs", "list runs, newest first")
     p.add_argument("--json", action="store_true")
     p = command("show", "a run's timeline: steps, tools, rationale, results")
@@ -91,65 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="the language server on stdio", description="the language server on stdio"
     )
     return parser
-
-
-def run_flags(p: argparse.ArgumentParser) -> None:
-    """Model and limit flags shared by `run` and `demo`."""
-    p.add_argument("--model", help="model name (default: NEXUS_MODEL, else the endpoint's first)")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
-    p.add_argument("--tool-mode", choices=("auto", "native", "text"), help="how tools are called")
-    p.add_argument("--local-model", help="a GGUF file to serve (default: NEXUS_LOCAL_MODEL)")
-    p.add_argument(
-        "--guided",
-        action=argparse.BooleanOptionalAction,
-        help="let the harness drive the loop (default: on for the bundled model; NEXUS_GUIDED)",
-    )
-    p.add_argument(
-        "--sandbox",
-        choices=("auto", "bwrap", "landlock", "off"),
-        help="how commands are confined (default: auto; NEXUS_SANDBOX, the policy file)",
-    )
-    p.add_argument(
-        "--network",
-        choices=("on", "off"),
-        help="give the run's commands the network (default: off; NEXUS_NETWORK)",
-    )
-    p.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        metavar="WORDS",
-        help='allow commands starting with WORDS, network included (e.g. "git push")',
-    )
-    p.add_argument("--yes", action="store_true", help="allow every command that would be asked for")
-    p.add_argument("--max-steps", type=int, default=Limits.max_steps)
-    p.add_argument("--max-tokens", type=int, default=Limits.max_tokens)
-    p.add_argument("--wall-time", type=float, default=Limits.wall_time, help="seconds")
-    p.add_argument(
-        "--context-tokens",
-        type=int,
-        default=Limits.context_tokens,
-        help="the starting context's share of the first prompt, in tokens (0: none)",
-    )
-    p.add_argument(
-        "--memory-tokens",
-        type=int,
-        default=Limits.memory_tokens,
-        help="lessons from the workspace's memory in the starting context, in tokens (0: none)",
-    )
-    p.add_argument(
-        "--context-window",
-        type=int,
-        default=None,
-        help="the model's context in tokens (default: what the endpoint says, else 32768)",
-    )
-    p.add_argument("--max-depth", type=int, default=Limits.max_depth,
-                   help="how deep sub-agents may spawn sub-agents (0: none)")  # fmt: skip
-    p.add_argument("--max-agents", type=int, default=Limits.max_agents,
-                   help="sub-agents one run may start in all (its sub-agents' count)")  # fmt: skip
-    p.add_argument("--parallel-agents", type=int, default=Limits.parallel_agents,
-                   help="sub-agents running at once; the others wait their turn")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,31 +171,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n$ nexus show {record.id}")
     print(timeline(Journal.for_state_dir(ws.state_dir).query(run=record.id)))
     return code
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    """What `nexus run`'s (or `nexus demo`'s) flags set for the run."""
-    return RunOptions(
-        model=args.model,
-        base_url=args.base_url,
-        tool_mode=args.tool_mode,
-        local_model=args.local_model,
-        guided=args.guided,
-        limits=Limits(
-            max_steps=args.max_steps,
-            max_tokens=args.max_tokens,
-            wall_time=args.wall_time,
-            context_tokens=args.context_tokens,
-            context_window=args.context_window,
-            memory_tokens=args.memory_tokens,
-            max_depth=args.max_depth,
-            max_agents=args.max_agents,
-            parallel_agents=args.parallel_agents,
-        ),
-        sandbox=args.sandbox,
-        network=None if args.network is None else args.network == "on",
-        allow=tuple(args.allow),
-    )
 
 
 def run_summary(record: RunRecord) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def test_the_bundled_model_notice_is_the_last_note() -> None:
 
 
 def test_the_server_and_the_command_line_map_their_settings_alike() -> None:
-    from nexus_ls.cli import build_parser, run_options
+    from nexus_ls.cli import build_parser
+    from nexus_ls.run_flags import run_options
     from nexus_ls.server.runs import run_options as server_options
     from nexus_ls.server.settings import ServerSettings
 
