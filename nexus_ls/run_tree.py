@@ -151,6 +151,8 @@ class SubAgents:
                     kid.done.set()
                 else:
                     self.sup.cancel(kid.id, because="its parent run ended")
+        with self.changed:
+            self.changed.notify_all()  # a queued child's starter sees it will never run
         if record.parent is None:
             self._forget(record.id)
 
