@@ -56,9 +56,10 @@ def service_event(repo: Path) -> dict[str, Any]:
     return next(e for e in events if e["message"].startswith("step 1: start_service"))
 
 
-def test_a_service_is_ready_reached_by_a_later_command_private_and_gone_after_the_run(
-    tmp_path: Path, model
-) -> None:
+def serve_and_fetch(tmp_path: Path, model: Any, *flags: str) -> tuple[Path, int, dict, Any, Any]:
+    """A real run that starts a web service, fetches its page with a later command (the
+    host looking on meanwhile) and finishes: (repo, port, what the host saw, the model
+    server, the run's result)."""
     repo = make_repo(tmp_path / "proj", {"index.html": PAGE})
     port, seen = free_port(), {}
     fetch = f"curl -s http://127.0.0.1:{port}/index.html"
@@ -69,8 +70,16 @@ def test_a_service_is_ready_reached_by_a_later_command_private_and_gone_after_th
             call("finish", summary="the page is served", success=True),
         ]
     )
-    result = nexus(repo, "run", "serve the page and check it", "--json", "--base-url", server.url)
+    result = nexus(repo, "run", "serve the page and check it", "--json", "--base-url",
+                   server.url, *flags)  # fmt: skip
     assert result.code == 0, result.stderr
+    return repo, port, seen, server, result
+
+
+def test_a_service_is_ready_reached_by_a_later_command_private_and_gone_after_the_run(
+    tmp_path: Path, model
+) -> None:
+    repo, port, seen, server, result = serve_and_fetch(tmp_path, model)
     started, fetched = tool_results(server)
     assert started.startswith("service web is ready after"), started
     assert f"http://127.0.0.1:{port}/ answered 200" in started
@@ -91,18 +100,7 @@ def test_a_service_is_ready_reached_by_a_later_command_private_and_gone_after_th
 def test_with_the_network_on_a_service_is_on_the_hosts_loopback_until_the_run_ends(
     tmp_path: Path, model
 ) -> None:
-    repo = make_repo(tmp_path / "proj", {"index.html": PAGE})
-    port, seen = free_port(), {}
-    fetch = f"curl -s http://127.0.0.1:{port}/index.html"
-    server = model(
-        [
-            start_web(port),
-            looking_from_the_host(port, seen, call("run_command", command=fetch)),
-            call("finish", summary="served", success=True),
-        ]
-    )
-    result = nexus(repo, "run", "serve it", "--json", "--base-url", server.url, "--network", "on")
-    assert result.code == 0, result.stderr
+    _, port, seen, server, _ = serve_and_fetch(tmp_path, model, "--network", "on")
     assert PAGE.strip() in tool_results(server)[1]
     assert seen["host_reaches"] is True  # as the docs say: the host's loopback
     assert not answers(port, "/index.html")  # and gone with the run
