@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from conftest import make_repo
+from conftest import make_repo, sh
 from lsp_helpers import PRESETS, SERVER, Editor, branch_file, by_task, first_prompt, span
 from lsprotocol import types
 from scripted_model import call
@@ -68,6 +68,8 @@ async def test_run_streams_progress_events_and_ends_with_the_change_on_its_branc
         "review": None,
         "parent": None,
         "depth": 0,
+        "base": journal[0]["data"]["base"],
+        "head": sh(repo, "git", "rev-parse", branch).strip(),
     }
     assert runs[0]["created"].endswith("Z")
 

@@ -203,7 +203,8 @@ def register(server: NexusServer) -> None:
         listed.sort(key=lambda r: r.id, reverse=True)
         return [
             {"runId": r.id, "task": r.task, "status": r.status, "branch": r.branch,
-             "created": r.created, "review": r.review, "parent": r.parent, "depth": r.depth}
+             "created": r.created, "review": r.review, "parent": r.parent, "depth": r.depth,
+             "base": r.base, "head": r.head}
             if isinstance(r, RunRecord)
             else {"runId": r.id, "status": r.status, "error": r.error,
                   "branch": getattr(r, "branch", None)}
