@@ -4,7 +4,14 @@
  * end-to-end test (through a bare vscode-jsonrpc connection) make the same requests.
  */
 import type { ExecuteCommandParams } from "vscode-languageserver-protocol";
-import { type JournalEvent, type Lesson, latestPlan, type Plan, type RunInfo } from "./format";
+import {
+  type JournalEvent,
+  type Lesson,
+  latestPlan,
+  type Plan,
+  type RunInfo,
+  uniqueRuns,
+} from "./format";
 import {
   forgetRequest,
   type LogQuery,
@@ -39,7 +46,7 @@ export class NexusApi {
   }
 
   async runs(): Promise<RunInfo[]> {
-    return ((await this.send(runsRequest())) as RunInfo[] | null) ?? [];
+    return uniqueRuns(((await this.send(runsRequest())) as RunInfo[] | null) ?? []);
   }
 
   async act(action: Exclude<RunAction, "accept" | "diff">, runId: string): Promise<unknown> {

@@ -6,6 +6,7 @@
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
   MessageType,
@@ -14,11 +15,14 @@ import {
   type MessageActionItem,
   type ShowMessageRequestParams,
 } from "vscode-languageclient/node";
+import { NexusApi } from "./api";
+import type { JournalEvent } from "./format";
 import {
   type Configuration,
   configurationAnswer,
   SERVER_KEYS,
   serverExecutable,
+  type ServerSettings,
   serverSettings,
 } from "./settings";
 
@@ -53,7 +57,8 @@ export function makeClient(output: vscode.OutputChannel): LanguageClient {
     // Every file: the server keeps open buffers so a selection's unsaved text reaches
     // the agent and accept can update what is open.
     documentSelector: [{ scheme: "file" }],
-    initializationOptions: { nexus: serverSettings(readConfiguration()) },
+    // read at each start, so a restart sends the settings of now
+    initializationOptions: () => ({ nexus: serverSettings(readConfiguration()) }),
     outputChannel: output,
     middleware: {
       workspace: {
@@ -77,4 +82,76 @@ export async function sendSettings(client: LanguageClient): Promise<void> {
   await client.sendNotification(DidChangeConfigurationNotification.type, {
     settings: { nexus: serverSettings(readConfiguration()) },
   });
+}
+
+function startFailure(error: unknown): string {
+  const exe = serverExecutable(readConfiguration());
+  const shown = [exe.command, ...exe.args].join(" ");
+  const why = error instanceof Error ? error.message : String(error);
+  return (
+    `NEXUS: could not start the server \`${shown}\` (${why}). Install NEXUS so \`nexus-ls\` is on ` +
+    "PATH, or set nexus.server.python to an interpreter that has it (or nexus.server.command)."
+  );
+}
+
+/**
+ * One server at a time: a start (or restart) makes a fresh LanguageClient from the
+ * settings of now, since a client keeps the command and options it was made with.
+ */
+export class Server {
+  client: LanguageClient | undefined;
+  api: NexusApi | undefined;
+  /** The settings the running server was started with (it keeps them until restarted). */
+  startedWith: ServerSettings = {};
+
+  constructor(
+    private readonly log: vscode.OutputChannel,
+    private readonly onEvent: (params: EventParams) => void,
+  ) {}
+
+  /** Starts the server, stopping the one before; a failure is shown, not thrown. */
+  async start(): Promise<boolean> {
+    await this.stop();
+    let client: LanguageClient;
+    try {
+      client = makeClient(this.log);
+    } catch (error) {
+      void vscode.window.showErrorMessage(startFailure(error));
+      return false;
+    }
+    client.onNotification("nexus/event", this.onEvent);
+    this.client = client;
+    this.startedWith = serverSettings(readConfiguration());
+    try {
+      await client.start();
+    } catch (error) {
+      void vscode.window.showErrorMessage(startFailure(error));
+      await this.stop();
+      return false;
+    }
+    this.api = new NexusApi((params) => client.sendRequest(ExecuteCommandRequest.type, params));
+    return true;
+  }
+
+  /** Stops the server; its agents get the 5 s the server gives them, and a little more. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.api = undefined;
+    if (client === undefined) {
+      return;
+    }
+    try {
+      await client.dispose(STOP_MS);
+    } catch {
+      // it had not started, or is gone already: nothing left to stop
+    }
+  }
+}
+
+const STOP_MS = 10_000;
+
+export interface EventParams {
+  runId: string | null;
+  event: JournalEvent;
 }

@@ -6,7 +6,17 @@
 import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
 import type { NexusApi } from "./api";
-import { isLive, type Lesson, type RunInfo, runActions, runPickItems, runTitle } from "./format";
+import {
+  canAccept,
+  canDiscard,
+  isBroken,
+  isLive,
+  type Lesson,
+  type RunInfo,
+  runActions,
+  runPickItems,
+  runTitle,
+} from "./format";
 import { COMMANDS, type CommandName, LOG_SCHEME } from "./ids";
 import { parseLogQuery, type RunTarget } from "./requests";
 import { reviewRun } from "./review";
@@ -19,12 +29,16 @@ export interface Context {
   runsView: RunsView;
   memoryView: MemoryView;
   refreshRuns: () => void;
+  restart: () => Promise<void>;
 }
 
 function need(ctx: Context): NexusApi {
   const api = ctx.api();
   if (api === undefined) {
-    throw new Error("the NEXUS server is not running; see the NEXUS output for why");
+    throw new Error(
+      "the NEXUS server is not running (the NEXUS Server output says why); fix the " +
+        "settings, then “NEXUS: Restart server”",
+    );
   }
   return api;
 }
@@ -178,7 +192,13 @@ async function searchLog(ctx: Context): Promise<void> {
     return;
   }
   parseLogQuery(typed); // a bad filter is an error here, before a document opens
-  const uri = vscode.Uri.from({ scheme: LOG_SCHEME, path: "/search.log", query: typed });
+  // A new fragment each time: VS Code keeps a loaded document, and the log has grown.
+  const uri = vscode.Uri.from({
+    scheme: LOG_SCHEME,
+    path: "/search.log",
+    query: typed,
+    fragment: String(Date.now()),
+  });
   const document = await vscode.workspace.openTextDocument(uri);
   await vscode.window.showTextDocument(document, { preview: true });
 }
@@ -211,22 +231,23 @@ export function registerCommands(ctx: Context): vscode.Disposable[] {
     },
     log: () => searchLog(ctx),
     show: async (item) => {
-      const run = await runFrom(ctx, item, "NEXUS: Show run report");
+      const run = await runFrom(ctx, item, "NEXUS: Show run report", (r) => !isBroken(r));
       return run && act(ctx, "show", run);
     },
     review: async (item) => {
-      const run = await runFrom(ctx, item, "NEXUS: Review run changes");
+      const run = await runFrom(ctx, item, "NEXUS: Review run changes", (r) => !isBroken(r));
       return run && act(ctx, "review", run);
     },
     accept: async (item) => {
-      const run = await runFrom(ctx, item, "NEXUS: Accept run", (r) => !isLive(r) && !r.review);
+      const run = await runFrom(ctx, item, "NEXUS: Accept run", canAccept);
       return run && act(ctx, "accept", run);
     },
     discard: async (item) => {
-      const run = await runFrom(ctx, item, "NEXUS: Discard run", (r) => !isLive(r));
+      const run = await runFrom(ctx, item, "NEXUS: Discard run", canDiscard);
       return run && act(ctx, "discard", run);
     },
     forget: (item) => forget(ctx, item),
+    restart: () => ctx.restart(),
     refresh: () => {
       ctx.refreshRuns();
       ctx.memoryView.refresh();

@@ -4,48 +4,21 @@
  * accept an agent's work. The server does the work; this is its face.
  */
 import * as vscode from "vscode";
-import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
-import { NexusApi } from "./api";
-import { makeClient, readConfiguration, sendSettings } from "./client";
+import { type EventParams, readConfiguration, sendSettings, Server } from "./client";
 import { registerCommands } from "./commands";
-import {
-  countLive,
-  endedStatus,
-  eventLine,
-  type JournalEvent,
-  logDocument,
-  planOf,
-  statusBarText,
-} from "./format";
+import { countLive, endedStatus, eventLine, logDocument, planOf, statusBarText } from "./format";
 import { COMMANDS, LOG_SCHEME, REVISION_SCHEME, VIEWS } from "./ids";
 import { parseLogQuery } from "./requests";
 import { RevisionContent } from "./review";
-import { serverExecutable, serverSettings } from "./settings";
+import { serverSettings } from "./settings";
 import { MemoryView, RunsView } from "./views";
 
-let client: LanguageClient | undefined;
-
-interface EventParams {
-  runId: string | null;
-  event: JournalEvent;
-}
-
-function startFailure(error: unknown): string {
-  const exe = serverExecutable(readConfiguration());
-  const shown = [exe.command, ...exe.args].join(" ");
-  const why = error instanceof Error ? error.message : String(error);
-  return (
-    `NEXUS: could not start the server \`${shown}\` (${why}). Install NEXUS so \`nexus-ls\` is on ` +
-    "PATH, or set nexus.server.python to an interpreter that has it (or nexus.server.command)."
-  );
-}
+let server: Server | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const events = vscode.window.createOutputChannel("NEXUS");
   const serverLog = vscode.window.createOutputChannel("NEXUS Server");
-  // Set once the server answered `initialize`; the views and commands wait for it.
-  const server: { api?: NexusApi } = {};
-  const api = () => server.api;
+  const api = () => server?.api;
   const runsView = new RunsView(api);
   const memoryView = new MemoryView(api);
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
@@ -56,7 +29,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   let pending: ReturnType<typeof setTimeout> | undefined;
   const refreshRuns = () => {
-    // Several events arrive together at a run's start and end: one refresh for them.
+    // Several events arrive together at a run's start, plan changes and end: one refresh.
     if (pending !== undefined) {
       clearTimeout(pending);
     }
@@ -70,6 +43,31 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         })
         .catch(() => undefined);
     }, 150);
+  };
+
+  const onEvent = (params: EventParams) => {
+    const event = params.event;
+    events.appendLine(eventLine(params.runId, event));
+    const plan = planOf(event);
+    if (plan !== undefined && params.runId) {
+      runsView.plans.set(params.runId, plan);
+      refreshRuns();
+    }
+    if (event.category === "memory") {
+      memoryView.refresh();
+    }
+    if (event.category === "run" || event.category === "error" || endedStatus(event)) {
+      refreshRuns();
+    }
+  };
+  server = new Server(serverLog, onEvent);
+  const running = server;
+
+  const restart = async () => {
+    if (await running.start()) {
+      refreshRuns();
+      memoryView.refresh();
+    }
   };
 
   context.subscriptions.push(
@@ -90,81 +88,47 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     ...registerCommands({
       api,
-      client: () => client,
+      client: () => running.client,
       output: events,
       runsView,
       memoryView,
       refreshRuns,
+      restart,
     }),
-  );
-
-  try {
-    client = makeClient(serverLog);
-  } catch (error) {
-    void vscode.window.showErrorMessage(startFailure(error));
-    return;
-  }
-  const started = client;
-  started.onNotification("nexus/event", (params: EventParams) => {
-    const event = params.event;
-    events.appendLine(eventLine(params.runId, event));
-    const plan = planOf(event);
-    if (plan !== undefined && params.runId) {
-      runsView.plans.set(params.runId, plan);
-      runsView.refresh();
-    }
-    if (event.category === "memory") {
-      memoryView.refresh();
-    }
-    if (
-      event.category === "run" ||
-      event.category === "error" ||
-      endedStatus(event) !== undefined
-    ) {
-      refreshRuns();
-    }
-  });
-
-  let sent = serverSettings(readConfiguration());
-  context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration(async (change) => {
-      if (!change.affectsConfiguration("nexus") || client === undefined) {
+      if (!change.affectsConfiguration("nexus")) {
         return;
       }
+      const client = running.client;
+      if (client?.isRunning()) {
+        await sendSettings(client);
+      }
+      // The server keeps what it was started with: a key back to unset, or a new server
+      // command, needs a fresh server (which interrupts the runs it has going).
       const now = serverSettings(readConfiguration());
-      const unset = Object.keys(sent).filter((key) => !(key in now));
-      sent = now;
-      if (change.affectsConfiguration("nexus.server") || unset.length > 0) {
-        // A new server command, or a key back to its default, needs a fresh server.
-        const why =
-          unset.length > 0
-            ? `nexus.${unset.join(", nexus.")} back to the default`
-            : "the new server command";
-        const choice = await vscode.window.showInformationMessage(
-          `NEXUS: restart the server to use ${why}.`,
-          "Restart",
-        );
-        if (choice === "Restart") {
-          await client.restart();
-        }
+      const unset = Object.keys(running.startedWith).filter((key) => !(key in now));
+      if (!change.affectsConfiguration("nexus.server") && unset.length === 0 && client) {
         return;
       }
-      await sendSettings(client);
+      const why =
+        unset.length > 0
+          ? `nexus.${unset.join(", nexus.")} back to the default`
+          : "the new server settings";
+      const choice = await vscode.window.showInformationMessage(
+        `NEXUS: restart the server to use ${why}? Runs it has going are interrupted ` +
+          "(they can be reviewed and accepted later).",
+        "Restart",
+      );
+      if (choice === "Restart") {
+        await restart();
+      }
     }),
   );
 
-  try {
-    await started.start();
-  } catch (error) {
-    void vscode.window.showErrorMessage(startFailure(error));
-    return;
-  }
-  server.api = new NexusApi((params) => started.sendRequest(ExecuteCommandRequest.type, params));
-  refreshRuns();
-  memoryView.refresh();
+  await restart();
 }
 
 export async function deactivate(): Promise<void> {
-  await client?.stop();
-  client = undefined;
+  await server?.stop();
+  server = undefined;
 }

@@ -76,6 +76,40 @@ export function isLive(run: RunInfo): boolean {
   return run.status === "running" || run.status === "queued";
 }
 
+/** A record that cannot be read, or a branch with no record: it can only be discarded. */
+export function isBroken(run: RunInfo): boolean {
+  return run.status === "damaged" || run.status === "orphaned";
+}
+
+export function canAccept(run: RunInfo): boolean {
+  return !isLive(run) && !isBroken(run) && !run.review;
+}
+
+/** An accepted run may still be discarded (its branch and worktree go); a discarded one not. */
+export function canDiscard(run: RunInfo): boolean {
+  return !isLive(run) && run.review !== "discarded";
+}
+
+/** The tree item's context value, which the menus of package.json match on. */
+export function runContext(run: RunInfo): string {
+  if (isBroken(run)) {
+    return "run.broken";
+  }
+  if (isLive(run)) {
+    return "run.live";
+  }
+  return run.review ? `run.${run.review}` : "run.ended";
+}
+
+/**
+ * Each run once: two workspace folders inside one repository both list its runs, and a
+ * repeated id would break the tree view.
+ */
+export function uniqueRuns(runs: readonly RunInfo[]): RunInfo[] {
+  const seen = new Set<string>();
+  return runs.filter((run) => !seen.has(run.runId) && seen.add(run.runId));
+}
+
 /** What a run is: its task, or what is wrong with an entry that is not a readable run. */
 export function runTitle(run: RunInfo): string {
   const what = run.task ?? run.error ?? run.branch ?? "";
@@ -154,17 +188,18 @@ export function statusBarText(live: number): string {
 
 /** The actions offered for a run chosen in "Show runs". */
 export function runActions(run: RunInfo): { label: string; action: string }[] {
-  if (run.status === "damaged" || run.status === "orphaned") {
-    return [{ label: "$(trash) Discard", action: "discard" }];
+  const actions: { label: string; action: string }[] = [];
+  if (!isBroken(run)) {
+    actions.push({ label: "$(file-text) Show report", action: "show" });
+    actions.push({ label: "$(diff) Review changes", action: "review" });
   }
-  const actions = [
-    { label: "$(file-text) Show report", action: "show" },
-    { label: "$(diff) Review changes", action: "review" },
-  ];
   if (isLive(run)) {
     actions.push({ label: "$(debug-stop) Cancel", action: "cancel" });
-  } else if (run.review === null || run.review === undefined) {
+  }
+  if (canAccept(run)) {
     actions.push({ label: "$(check) Accept", action: "accept" });
+  }
+  if (canDiscard(run)) {
     actions.push({ label: "$(trash) Discard", action: "discard" });
   }
   return actions;

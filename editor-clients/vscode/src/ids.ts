@@ -32,6 +32,7 @@ export const COMMANDS = {
   discard: { id: "nexus-vscode.discard", title: "NEXUS: Discard run" },
   forget: { id: "nexus-vscode.forget", title: "NEXUS: Forget lesson" },
   refresh: { id: "nexus-vscode.refresh", title: "NEXUS: Refresh" },
+  restart: { id: "nexus-vscode.restart", title: "NEXUS: Restart server" },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

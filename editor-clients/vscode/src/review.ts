@@ -64,9 +64,11 @@ export async function reviewRun(run: RunInfo): Promise<void> {
     void vscode.window.showInformationMessage(`NEXUS run ${run.runId} changed no files (yet).`);
     return;
   }
+  // A tab of its own for each (preview tabs replace each other when opening them all)
   const open = (file: ChangedFile) => {
     const [left, right] = sides(root, run.base as string, tip, file);
-    return vscode.commands.executeCommand("vscode.diff", left, right, fileTitle(run, file));
+    const title = fileTitle(run, file);
+    return vscode.commands.executeCommand("vscode.diff", left, right, title, { preview: false });
   };
   if (files.length === 1) {
     await open(files[0]);

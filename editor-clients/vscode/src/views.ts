@@ -17,7 +17,9 @@ import {
   runDescription,
   runTitle,
   runTree,
+  isBroken,
   isLive,
+  runContext,
   statusIcon,
 } from "./format";
 
@@ -29,8 +31,8 @@ export type RunsItem =
 export class RunsView implements vscode.TreeDataProvider<RunsItem> {
   private readonly changed = new vscode.EventEmitter<RunsItem | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  /** runId -> latest plan, from events of this session and from the journal. */
-  readonly plans = new Map<string, Plan>();
+  /** runId -> latest plan (null: none), from this session's events and from the journal. */
+  readonly plans = new Map<string, Plan | null>();
 
   constructor(private readonly api: () => NexusApi | undefined) {}
 
@@ -50,7 +52,7 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem> {
       tree.description = runDescription(run);
       tree.tooltip = `${run.task ?? run.error ?? ""}\n${run.branch ?? ""}`.trim();
       tree.iconPath = new vscode.ThemeIcon(statusIcon(run.status));
-      tree.contextValue = isLive(run) ? "run.live" : run.review ? "run.reviewed" : "run.ended";
+      tree.contextValue = runContext(run);
       return tree;
     }
     if (item.kind === "plan") {
@@ -85,13 +87,15 @@ export class RunsView implements vscode.TreeDataProvider<RunsItem> {
     const run = item.node.run;
     const children: RunsItem[] = [];
     let plan = this.plans.get(run.runId);
-    if (plan === undefined && run.task !== undefined) {
-      plan = await api.plan(run.runId);
-      if (plan !== undefined && !isLive(run)) {
-        this.plans.set(run.runId, plan); // an ended run's plan no longer changes
+    if (plan === undefined && run.task !== undefined && !isBroken(run)) {
+      plan = (await api.plan(run.runId)) ?? null;
+      if (plan !== null || !isLive(run)) {
+        // found, or the run has ended without one: either way it is not asked again
+        // (a live run's later plans come as events)
+        this.plans.set(run.runId, plan);
       }
     }
-    if (plan !== undefined) {
+    if (plan) {
       children.push({ kind: "plan", runId: run.runId, plan });
     }
     return children.concat(item.node.children.map((node) => ({ kind: "run" as const, node })));

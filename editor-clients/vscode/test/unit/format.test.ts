@@ -11,9 +11,11 @@ import {
   planSummary,
   type RunInfo,
   runActions,
+  runContext,
   runPickItems,
   runTree,
   statusBarText,
+  uniqueRuns,
 } from "../../src/format";
 
 const ROOT: RunInfo = { runId: "20261202-1", task: "fix add", status: "running", depth: 0 };
@@ -92,8 +94,27 @@ test("a run offers what can be done with it now", () => {
   const labels = (run: RunInfo) => runActions(run).map((a) => a.action);
   assert.deepEqual(labels(ROOT), ["show", "review", "cancel"]);
   assert.deepEqual(labels(CHILD), ["show", "review", "accept", "discard"]);
-  assert.deepEqual(labels({ ...CHILD, review: "accepted" }), ["show", "review"]);
+  assert.deepEqual(labels({ ...CHILD, review: "accepted" }), ["show", "review", "discard"]);
+  assert.deepEqual(labels({ ...CHILD, review: "discarded" }), ["show", "review"]);
   assert.deepEqual(labels({ runId: "x", status: "damaged", error: "unreadable" }), ["discard"]);
+  assert.deepEqual(labels({ runId: "y", status: "orphaned", branch: "nexus/y" }), ["discard"]);
+});
+
+test("the tree's context values say what the menus may offer", () => {
+  assert.equal(runContext(ROOT), "run.live");
+  assert.equal(runContext(CHILD), "run.ended");
+  assert.equal(runContext({ ...CHILD, review: "accepted" }), "run.accepted");
+  assert.equal(runContext({ ...CHILD, review: "discarded" }), "run.discarded");
+  assert.equal(runContext({ runId: "x", status: "damaged" }), "run.broken");
+});
+
+test("a run listed by two folders of one repository is shown once", () => {
+  const runs = uniqueRuns([ROOT, CHILD, ROOT, CHILD]);
+  assert.deepEqual(
+    runs.map((r) => r.runId),
+    [ROOT.runId, CHILD.runId],
+  );
+  assert.equal(countLive(runs), 1);
 });
 
 test("an event is one line of the output channel, its later lines indented", () => {
