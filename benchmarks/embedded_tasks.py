@@ -21,6 +21,7 @@ from typing import Any
 from nexus_ls.sandbox import NEXUS_IDENTITY
 
 Verdict = tuple[bool, str]
+Judge = Callable[[Path, dict[str, Any], dict[str, str]], Verdict]
 
 README = "# calc\n\nA tiny calculator.\n"
 CALC = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
@@ -97,26 +98,6 @@ def _succeeded(outcome: dict[str, Any]) -> Verdict | None:
     return None
 
 
-def judge_hello(repo: Path, outcome: dict[str, Any], files: dict[str, str]) -> Verdict:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            export(repo, str(outcome["branch"]), Path(tmp))
-        except (subprocess.CalledProcessError, KeyError):
-            return False, "the run left no branch"
-        if not (Path(tmp) / "hello.py").is_file():
-            return False, "no hello.py on the branch"
-        try:
-            ran = subprocess.run(
-                ["python3", "hello.py"], cwd=tmp, capture_output=True, text=True, timeout=20
-            )
-        except subprocess.TimeoutExpired:
-            return False, "python3 hello.py did not end within 20 s"
-    if "hello" in ran.stdout.lower():
-        return True, f"prints {ran.stdout.strip()[:60]!r}"
-    said = (ran.stdout + ran.stderr).strip().splitlines()
-    return False, f"hello.py exit {ran.returncode}: {(said[-1] if said else 'no output')[:120]}"
-
-
 def judge_list(repo: Path, outcome: dict[str, Any], files: dict[str, str]) -> Verdict:
     failed = _succeeded(outcome)
     if failed:
@@ -189,8 +170,104 @@ def _says_count(text: str, n: int, stem: str) -> bool:
     return re.search(pattern, text, re.IGNORECASE) is not None
 
 
+def judge_prints(name: str, wanted: str) -> Judge:
+    """`name` must be on the branch and print `wanted` when run."""
+
+    def judge(repo: Path, outcome: dict[str, Any], files: dict[str, str]) -> Verdict:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                export(repo, str(outcome["branch"]), Path(tmp))
+            except (subprocess.CalledProcessError, KeyError):
+                return False, "the run left no branch"
+            if not (Path(tmp) / name).is_file():
+                return False, f"no {name} on the branch"
+            try:
+                ran = subprocess.run(
+                    ["python3", name], cwd=tmp, capture_output=True, text=True, timeout=20
+                )
+            except subprocess.TimeoutExpired:
+                return False, f"python3 {name} did not end within 20 s"
+        if ran.returncode == 0 and wanted.lower() in ran.stdout.lower():
+            return True, f"prints {ran.stdout.strip()[:60]!r}"
+        said = (ran.stdout + ran.stderr).strip().splitlines()
+        return False, f"{name} exit {ran.returncode}: {(said[-1] if said else 'no output')[:120]}"
+
+    return judge
+
+
+def judge_appended(name: str, line: str) -> Judge:
+    """`name` on the branch must hold `line` and everything it held before."""
+
+    def judge(repo: Path, outcome: dict[str, Any], files: dict[str, str]) -> Verdict:
+        try:
+            text = git(repo, "show", f"{outcome['branch']}:{name}").decode("utf-8", "replace")
+        except (subprocess.CalledProcessError, KeyError):
+            return False, f"no {name} on the branch"
+        if not text.startswith(files[name].rstrip("\n")):
+            return False, f"{name} lost some of its text"
+        if line not in text:
+            return False, f"{name} does not hold {line!r}"
+        return True, f"{name} holds {line!r}"
+
+    return judge
+
+
+PARITY = "def is_even(n):\n    return n % 2 == 1\n"
+PARITY_TESTS = (
+    "from parity import is_even\n\n\ndef test_is_even():\n    assert is_even(4)\n"
+    "    assert not is_even(3)\n"
+)
+BIGGEST = "def biggest(a, b):\n    return a if a < b else b\n"
+BIGGEST_TESTS = (
+    "from pick import biggest\n\n\ndef test_biggest():\n    assert biggest(2, 5) == 5\n"
+    "    assert biggest(7, 1) == 7\n"
+)
+LAST = "def last(items):\n    return items[len(items) - 2]\n"
+LAST_TESTS = "from items import last\n\n\ndef test_last():\n    assert last([1, 2, 3]) == 3\n"
+DEMO_FILES = {
+    name: (Path(__file__).resolve().parent.parent / "nexus_ls" / "demo" / "calc" / name).read_text()
+    for name in ("README.md", "calc.py", "test_calc.py")
+}
+APPENDED = "Run the tests with pytest."
+
 TASKS = (
-    Task("create hello.py", "create hello.py that prints hello", BASE, judge_hello),
+    Task("demo (nexus demo)", "fix the failing test", DEMO_FILES, judge_fix),
+    Task(
+        "create greet.py",
+        'create greet.py that prints "good morning"',
+        BASE,
+        judge_prints("greet.py", "good morning"),
+    ),
+    Task(
+        "fix is_even",
+        "fix the failing test",
+        {"README.md": README, "parity.py": PARITY, "test_parity.py": PARITY_TESTS},
+        judge_fix,
+    ),
+    Task(
+        "fix biggest",
+        "fix the bug in pick.py",
+        {"README.md": README, "pick.py": BIGGEST, "test_pick.py": BIGGEST_TESTS},
+        judge_fix,
+    ),
+    Task(
+        "fix last",
+        "fix the failing test",
+        {"README.md": README, "items.py": LAST, "test_items.py": LAST_TESTS},
+        judge_fix,
+    ),
+    Task(
+        "append to README",
+        f'add the line "{APPENDED}" to README.md',
+        BASE,
+        judge_appended("README.md", APPENDED),
+    ),
+    Task(
+        "create hello.py",
+        "create hello.py that prints hello",
+        BASE,
+        judge_prints("hello.py", "hello"),
+    ),
     Task("list the files", "list the files", BASE, judge_list),
     Task("explain add", "explain the function add in calc.py", BASE, judge_explain),
     Task(

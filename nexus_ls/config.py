@@ -50,6 +50,8 @@ class Limits:
     max_depth: int = 2
     max_agents: int = 8
     parallel_agents: int = 2
+    # Guided mode: candidates verified per step (sample, then verify) before it gives up.
+    candidates: int = 8
 
 
 @dataclass

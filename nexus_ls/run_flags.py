@@ -69,6 +69,9 @@ def add_run_flags(p: argparse.ArgumentParser, *, terminal: bool = True) -> None:
                    help="sub-agents one run may start in all (its sub-agents' count)")  # fmt: skip
     p.add_argument("--parallel-agents", type=int, default=Limits.parallel_agents,
                    help="sub-agents running at once; the others wait their turn")  # fmt: skip
+    p.add_argument("--candidates", type=int, default=Limits.candidates,
+                   help="guided mode: candidates tried per step (the model's and generated "
+                   "edits, each checked) before it gives up")  # fmt: skip
     if terminal:
         p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
@@ -91,6 +94,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             max_depth=args.max_depth,
             max_agents=args.max_agents,
             parallel_agents=args.parallel_agents,
+            candidates=args.candidates,
         ),
         sandbox=args.sandbox,
         network=None if args.network is None else args.network == "on",

@@ -128,4 +128,6 @@ def check_limits(limits: Limits) -> Limits:
             raise NexusError(f"{name.replace('_', '-')} must be 0 or more (0: no sub-agents)")
     if limits.parallel_agents < 1:
         raise NexusError(f"parallel-agents must be 1 or more, not {limits.parallel_agents}")
+    if limits.candidates < 1:
+        raise NexusError(f"candidates must be 1 or more, not {limits.candidates}")
     return limits

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from nexus_ls.agent.model import ModelError, ToolCall, Turn
+from nexus_ls.agent.model import GREEDY, ModelError, Sampling, ToolCall, Turn
 
 Reply = dict[str, Any]
 Step = Reply | Callable[[list[dict[str, Any]]], Reply]
@@ -29,6 +29,7 @@ class InProcessModel:
         self.window = window
         self.prompts: list[list[dict[str, Any]]] = []  # what each call was shown, as sent
         self.schemas: list[dict[str, Any]] = []  # the schema of each `complete_json` call
+        self.samplings: list[Sampling] = []  # and how it was to be sampled
 
     def resolve_name(self) -> str:
         return "in-process-model"
@@ -59,9 +60,14 @@ class InProcessModel:
         return Turn(text, text, calls, prompt_tokens=size, completion_tokens=10)
 
     def complete_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int = 512
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int = 512,
+        sampling: Sampling = GREEDY,
     ) -> tuple[Any, Turn]:
         self.schemas.append(copy.deepcopy(schema))
+        self.samplings.append(sampling)
         reply = self._next([dict(m) for m in messages])
         raw = reply["content"] if "content" in reply else json.dumps(reply)
         try:

@@ -63,13 +63,13 @@ def assert_guided_request(request: dict[str, Any]) -> dict[str, Any]:
     assert [m["role"] for m in request["messages"]] == ["system", "user"]
     assert all(isinstance(m["content"], str) for m in request["messages"])
     assert request["response_format"]["type"] == "json_object"
-    assert request["temperature"] == 0
+    assert isinstance(request["temperature"], (int, float))
     return request["response_format"]["schema"]
 
 
 def test_create_file_is_done_when_it_runs_without_any_finish(tmp_path: Path, model) -> None:
     repo = make_repo(tmp_path / "proj", {"README.md": "demo\n"})
-    server = model([answer(content="print('hello from guided')")])
+    server = model([answer(content="print(1 / 0)"), answer(content="print('hello from guided')")])
 
     result = nexus(
         repo, "run", "create hello.py that prints a greeting", "--json",
@@ -80,19 +80,24 @@ def test_create_file_is_done_when_it_runs_without_any_finish(tmp_path: Path, mod
     assert result.code == 0, result.stderr
     assert out["status"] == "succeeded"
     assert out["summary"] == (
-        "created hello.py; `python3 hello.py` exited 0, printing: hello from guided"
+        "created hello.py with the model's own answer, candidate 2 of 2 tried (temperature "
+        "0.8, seed 1); `python3 hello.py` exited 0, printing: hello from guided"
     )
     schema = assert_guided_request(server.requests[0])
     assert schema["required"] == ["content"]
     assert "hello.py" in prompt(server.requests[0])
-    assert len(server.requests) == 1
+    # The second candidate is sampled, with a seed of its own, and told what failed.
+    assert len(server.requests) == 2 and "seed" not in server.requests[0]
+    assert server.requests[1]["temperature"] == 0.8 and server.requests[1]["seed"] == 1
+    assert "ZeroDivisionError" in prompt(server.requests[1])
     content = sh(repo, "git", "show", f"{out['branch']}:hello.py")
     assert content == "print('hello from guided')\n"
     ran = subprocess.run([sys.executable, "-c", content], capture_output=True, text=True)
     assert ran.stdout == "hello from guided\n"
     message = sh(repo, "git", "log", "-1", "--format=%B", out["branch"])
     assert message.startswith("create hello.py\n\nguided: write hello.py")
-    assert tool_steps(repo, out["run_id"]) == ["write_file", "run_command"]
+    steps = tool_steps(repo, out["run_id"])
+    assert steps == ["write_file", "run_command", "run_command", "write_file", "run_command"]
 
 
 def calc_repo(tmp_path: Path) -> Path:
@@ -108,7 +113,8 @@ def test_fix_sends_the_real_lines_and_commits_the_fix_on_the_branch(tmp_path: Pa
 
     assert out["status"] == "succeeded", out["summary"]
     assert out["summary"] == (
-        "fixed calc.py: `return a - b` -> `return a + b`; tests: 1 passed, 0 failed"
+        "fixed calc.py with the model's own answer, candidate 1 of 1 tried (greedy): "
+        "`return a - b` -> `return a + b`; tests: 1 passed, 0 failed"
     )
     schema = assert_guided_request(server.requests[0])
     # Lines found more than once (and blank ones) are left out: an edit of them is ambiguous.

@@ -19,6 +19,7 @@ from scripted_model import say
 from test_guided import CALC, TESTS
 
 from nexus_ls.agent.guided import prompts as ask
+from nexus_ls.agent.model import GREEDY, Sampling
 from nexus_ls.config import Limits
 
 
@@ -70,9 +71,11 @@ def test_create_file_is_done_when_it_runs(empty: Path) -> None:
 
     assert ran.outcome.status == "succeeded"
     assert ran.outcome.summary == (
-        "created hello.py; `python3 hello.py` exited 0, printing: hello from guided"
+        "created hello.py with the model's own answer, candidate 1 of 1 tried (greedy); "
+        "`python3 hello.py` exited 0, printing: hello from guided"
     )
     assert ran.model.schemas[0]["required"] == ["content"]
+    assert ran.model.samplings == [GREEDY]
     assert "hello.py" in prompt(ran, 0) and len(ran.model.prompts) == 1
     assert at_head(empty, "hello.py") == "print('hello from guided')\n"
     message = sh(empty, "git", "log", "-1", "--format=%B")
@@ -80,26 +83,31 @@ def test_create_file_is_done_when_it_runs(empty: Path) -> None:
     assert tool_steps(ran) == ["write_file", "run_command"]
 
 
-def test_crashing_file_is_retried_with_its_error_then_fails(empty: Path) -> None:
+def test_crashing_file_is_removed_before_the_next_candidate(empty: Path) -> None:
     script = [
         answer(content="import no_such_module_xyz"),
         answer(content="print(1 / 0)"),
         answer(content="raise ValueError('third try')"),
         answer(content="print('a fourth answer is never asked for')"),
     ]
-    ran = guided(empty, script, "write tool.py that prints the date")
+    base = sh(empty, "git", "rev-parse", "HEAD").strip()
+    ran = guided(empty, script, "write tool.py that prints the date", limits=Limits(candidates=3))
 
     assert ran.outcome.status == "failed"
-    assert "tool.py did not work after 3 tries" in ran.outcome.summary
-    assert "ValueError: third try" in ran.outcome.summary
-    assert len(ran.model.prompts) == 3
+    assert ran.outcome.summary == (
+        "no candidate passed its check: tried 3 candidates (3 from the model, 0 generated); "
+        "tool.py is not there"
+    )
+    # Greedy first, then a temperature and a seed of their own: different candidates.
+    assert ran.model.samplings == [GREEDY, Sampling(0.8, 1), Sampling(0.8, 2)]
     second, third = prompt(ran, 1), prompt(ran, 2)
     assert "import no_such_module_xyz" in second and "ModuleNotFoundError" in second
     assert "ZeroDivisionError" in third and "no_such_module_xyz" not in third
-    assert tool_steps(ran) == ["write_file", "run_command"] * 3
-    # Every try is a step commit; the last one is what the run leaves.
-    assert subjects(empty) == ["initial", "create tool.py", "rewrite tool.py", "rewrite tool.py"]
-    assert at_head(empty, "tool.py") == "raise ValueError('third try')\n"
+    assert tool_steps(ran) == ["write_file", "run_command", "run_command"] * 3
+    # Each try is committed, and so is its removal: the branch ends as its base.
+    assert not (empty / "tool.py").exists()
+    assert sh(empty, "git", "diff", base, "HEAD") == ""
+    assert subjects(empty)[1:] == ["create tool.py", "run `rm -f -- tool.py`"] * 3
 
 
 def test_fix_offers_the_real_lines_and_ends_on_the_test_counts(calc: Path) -> None:
@@ -109,7 +117,8 @@ def test_fix_offers_the_real_lines_and_ends_on_the_test_counts(calc: Path) -> No
 
     assert ran.outcome.status == "succeeded", ran.outcome.summary
     assert ran.outcome.summary == (
-        "fixed calc.py: `return a - b` -> `return a + b`; tests: 1 passed, 0 failed"
+        "fixed calc.py with the model's own answer, candidate 1 of 1 tried (greedy): "
+        "`return a - b` -> `return a + b`; tests: 1 passed, 0 failed"
     )
     # Lines found more than once (and blank ones) are left out: an edit of them is ambiguous.
     offered = ran.model.schemas[0]["properties"]["line"]["enum"]
@@ -122,41 +131,53 @@ def test_fix_offers_the_real_lines_and_ends_on_the_test_counts(calc: Path) -> No
     assert subjects(calc) == ["initial", "edit calc.py: lines 2-2"]
 
 
-def test_fix_that_does_not_pass_is_reverted_then_fails(calc: Path) -> None:
+ZERO = "def add(a, b):\n    return 0\n"  # no one-token edit makes add(2, 3) == 5
+
+
+def test_a_search_that_finds_nothing_leaves_the_branch_as_its_base(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "proj", {"calc.py": ZERO, "test_calc.py": TESTS})
+    base = sh(repo, "git", "rev-parse", "HEAD").strip()
     script = [
-        answer(line="    return a - b", new="return a * b"),
-        answer(line="    return a - b", new="return b - a"),
-        answer(line="def add(a, b):", new="def add(a, b, c=0):"),
+        answer(line="    return 0", new="return a * b"),
+        answer(line="    return 0", new="return b - a"),
     ]
-    ran = guided(calc, script, "fix the bug in calc.py")
+    ran = guided(repo, script, "fix the bug in calc.py", limits=Limits(candidates=3))
 
     assert ran.outcome.status == "failed"
-    assert ran.outcome.summary.startswith(
-        "the tests still fail after 3 tries to fix calc.py: tests: 0 passed, 1 failed"
+    assert ran.outcome.summary == (
+        "no candidate passed its check: tried 3 candidates (2 from the model, 1 generated); "
+        "calc.py is back as it was; tests: 0 passed, 1 failed"
     )
-    retry = prompt(ran, 1)
-    assert "replaced `return a - b` with `return a * b`" in retry and "assert 6 == 5" in retry
-    assert (calc / "calc.py").read_text() == CALC
-    assert at_head(calc, "calc.py") == CALC
-    assert (
-        tool_steps(ran) == ["run_tests", "read_file"] + ["edit_file", "run_tests", "write_file"] * 3
+    # The model's, then a generated edit (0 off by one), then the model's next sample,
+    # each put back before the next; the model was told what had failed.
+    assert tool_steps(ran) == (
+        ["run_tests", "read_file"] + ["edit_file", "run_tests", "write_file"] * 3
     )
-    edits = ["edit calc.py: lines 2-2", "edit calc.py: lines 2-2", "edit calc.py: lines 1-1"]
-    assert subjects(calc)[1:] == [s for edit in edits for s in (edit, "rewrite calc.py")]
+    tried = [e["data"] for e in ran.events if "candidate" in e["data"]]
+    assert [(t["source"], t["change"]["new"].strip(), t["passed"]) for t in tried] == [
+        ("model", "return a * b", False),
+        ("generated", "return 1", False),
+        ("model", "return b - a", False),
+    ]
+    assert tried[1]["how"] == "`0` → `1` (off by one) on line 2"
+    told = prompt(ran, 1)
+    assert "`return 0` -> `return a * b`" in told and "`return 0` -> `return 1`" in told
+    assert (repo / "calc.py").read_text() == ZERO
+    assert sh(repo, "git", "diff", base, "HEAD") == ""
 
 
-def test_same_answer_is_not_run_again_and_a_third_stops_the_run(calc: Path) -> None:
-    same = answer(line="    return a - b", new="return a * b")
-    script = [same, same, same, answer(line="    return a - b", new="return a + b")]
-    ran = guided(calc, script, "fix the failing test")
+def test_a_candidate_given_again_is_not_checked_again(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "proj", {"calc.py": ZERO, "test_calc.py": TESTS})
+    same = answer(line="    return 0", new="return a * b")
+    ran = guided(repo, [same] * 16, "fix the failing test")
 
     assert ran.outcome.status == "failed"
-    assert "same fix answer 3 times in a row" in ran.outcome.summary
-    assert len(ran.model.prompts) == 3
-    assert "same answer last time" in prompt(ran, 2)
-    assert "same answer last time" not in prompt(ran, 1)
-    assert tool_steps(ran).count("edit_file") == 1
-    assert (calc / "calc.py").read_text() == CALC
+    assert "tried 2 candidates (1 from the model, 1 generated)" in ran.outcome.summary
+    assert tool_steps(ran).count("edit_file") == 2
+    # Sixteen samples, each with a seed of its own, gave nothing new: the model is done.
+    assert len(ran.model.samplings) == 16
+    assert len({s.seed for s in ran.model.samplings}) == 16
+    assert (repo / "calc.py").read_text() == ZERO
 
 
 def test_run_tests_and_report_never_asks_the_model(tmp_path: Path) -> None:
@@ -242,9 +263,9 @@ def test_generic_finish_without_any_step_is_not_a_success(calc: Path) -> None:
 
 
 def test_step_limit_holds_in_guided_mode(empty: Path) -> None:
-    ran = guided(empty, [answer(content="print('hi')")], "create hi.py", limits=Limits(max_steps=1))
+    ran = guided(empty, [answer(content="print('hi')")], "create hi.py", limits=Limits(max_steps=2))
 
     assert ran.outcome.status == "failed"
-    assert "step limit reached (1 steps)" in ran.outcome.summary
-    assert tool_steps(ran) == ["write_file"]  # the file is written, never run
-    assert at_head(empty, "hi.py") == "print('hi')\n"
+    # No try is begun that could not be put back within the limit.
+    assert "the search stopped: 2 steps were left, and a try needs 3" in ran.outcome.summary
+    assert tool_steps(ran) == [] and not (empty / "hi.py").exists()

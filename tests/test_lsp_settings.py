@@ -42,7 +42,9 @@ async def test_invalid_settings_are_named_and_the_defaults_still_work(
     assert len(warnings) == 3
     assert "nexus.maxSteps = 'ten' is not valid; using 40" in warnings[0]
     assert "nexus.wallTime = -5 is not valid; using 1800.0" in warnings[1]
-    assert "nexus.colour is not a setting (known: baseUrl, commandTimeout" in warnings[2]
+    assert (
+        "nexus.colour is not a setting (known: baseUrl, candidates, commandTimeout" in warnings[2]
+    )
     assert all(m.type == types.MessageType.Warning for m in editor.messages[:3])
 
     data = await started_with(editor, "carry on")

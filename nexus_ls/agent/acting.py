@@ -54,11 +54,15 @@ class Actions:
     ) -> None:
         self.ctx, self.budget, self.emit, self.on_change = ctx, budget, emit, on_change
 
-    def execute(self, step: int, call: ToolCall, turn: Turn, index: int = 1) -> ToolResult:
+    def execute(
+        self, step: int, call: ToolCall, turn: Turn, index: int = 1, cleanup: bool = False
+    ) -> ToolResult:
         """One tool call, bounded by the run's time, journaled (a call that ends the run is
-        journaled by the loop, as the run's answer)."""
-        self.budget.check()
-        left = self.budget.remaining()
+        journaled by the loop, as the run's answer). A `cleanup` call runs even once the run
+        must stop, with a few seconds of its own: it puts back what a failed try changed."""
+        if not cleanup:
+            self.budget.check()
+        left = self.budget.remaining() if not cleanup else max(self.budget.remaining(), 10.0)
         self.ctx.command_timeout = min(self.budget.limits.command_timeout, left)
         self.ctx.time_left = left
         self.ctx.step, self.ctx.call = step, index

@@ -53,12 +53,16 @@ class Budget:
         self.charged["steps"] += max(steps, 0)
         self.charged["tokens"] += max(tokens, 0)
 
-    def take_step(self) -> int:
-        """Count one more step, or stop: a step is never taken past the limit."""
-        if self.steps_used() >= self.limits.max_steps:
+    def take_step(self, cleanup: bool = False) -> int:
+        """Count one more step, or stop: a step is never taken past the limit, except to
+        clean up (putting back what a failed try changed; the limit stops new work only)."""
+        if self.steps_used() >= self.limits.max_steps and not cleanup:
             raise RunStopped("failed", f"step limit reached ({self.limits.max_steps} steps)")
         self.steps += 1
         return self.steps
+
+    def steps_left(self) -> int:
+        return max(self.limits.max_steps - self.steps_used(), 0)
 
     def before_model_call(self) -> None:
         """No model call once the run must stop, nor one whose answer could not run."""

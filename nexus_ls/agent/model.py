@@ -57,6 +57,23 @@ class Turn:
     latency_ms: int = 0
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How one answer is drawn: greedy (temperature 0) is repeatable, so a retry needs a
+    temperature and a seed of its own to be a different candidate."""
+
+    temperature: float = 0.0
+    seed: int | None = None
+
+    def describe(self) -> str:
+        if self.temperature == 0:
+            return "greedy"
+        return f"temperature {self.temperature:g}, seed {self.seed}"
+
+
+GREEDY = Sampling()
+
+
 class Model(Protocol):
     """What the loops need of a language model: `ChatModel` over HTTP, or a scripted one
     in-process for tests. `deadline` is a `time.monotonic()` value no call may pass."""
@@ -69,7 +86,11 @@ class Model(Protocol):
     def complete(self, history: list[Any]) -> Turn: ...
 
     def complete_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int = 512
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int = 512,
+        sampling: Sampling = GREEDY,
     ) -> tuple[Any, Turn]: ...
 
     def context_window(self) -> int | None: ...
@@ -156,14 +177,19 @@ class ChatModel:
         return self._with_retries(lambda: self._create(history), tool_fallback=True)
 
     def complete_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int = 512
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int = 512,
+        sampling: Sampling = GREEDY,
     ) -> tuple[Any, Turn]:
         """One grammar-constrained answer: JSON that fits `schema` (llama.cpp and vLLM honour
-        `response_format` with a schema), sampled greedily. Returns (value, turn); value is
-        None when the endpoint ignored the schema and sent something that is not JSON."""
+        `response_format` with a schema), sampled as `sampling` says. Returns (value, turn);
+        value is None when the endpoint ignored the schema and sent something not JSON."""
         try:
             turn = self._with_retries(
-                lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
+                lambda: self._create_json(messages, schema, max_tokens, sampling),
+                tool_fallback=False,
             )
         except Refused as exc:
             if self.json_format != "json_object":
@@ -173,7 +199,8 @@ class ChatModel:
             self.notify("WARNING", "endpoint refused json_object with a schema; using json_schema",
                         {"error": str(exc)})  # fmt: skip
             turn = self._with_retries(
-                lambda: self._create_json(messages, schema, max_tokens), tool_fallback=False
+                lambda: self._create_json(messages, schema, max_tokens, sampling),
+                tool_fallback=False,
             )
         try:
             return json.loads(turn.raw), turn
@@ -262,7 +289,11 @@ class ChatModel:
                 ) from exc
 
     def _create_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int,
+        sampling: Sampling,
     ) -> Turn:
         started = time.monotonic()
         kwargs: dict[str, Any] = {
@@ -273,9 +304,11 @@ class ChatModel:
                 if self.json_format == "json_object"
                 else {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
             ),
-            "temperature": 0,
+            "temperature": sampling.temperature,
             "max_tokens": max_tokens,
         }
+        if sampling.seed is not None:
+            kwargs["seed"] = sampling.seed
         response = self.client.chat.completions.create(**kwargs, timeout=self.call_timeout())
         return self._turn(response, started, parse_calls=False)
 

@@ -33,6 +33,7 @@ class ServerSettings(Strict):
     maxDepth: int = Field(default=Limits.max_depth, ge=0)  # noqa: N815
     maxAgents: int = Field(default=Limits.max_agents, ge=0)  # noqa: N815
     parallelAgents: int = Field(default=Limits.parallel_agents, gt=0)  # noqa: N815
+    candidates: int = Field(default=Limits.candidates, gt=0)
     # auto, bwrap, landlock or off (default: the policy file's)
     sandbox: Literal["auto", "bwrap", "landlock", "off"] | None = None
     network: bool | None = None  # the run's commands get the network
@@ -49,6 +50,7 @@ class ServerSettings(Strict):
             max_depth=self.maxDepth,
             max_agents=self.maxAgents,
             parallel_agents=self.parallelAgents,
+            candidates=self.candidates,
         )
 
 

@@ -20,6 +20,7 @@ export const SERVER_KEYS = [
   "maxDepth",
   "maxAgents",
   "parallelAgents",
+  "candidates",
   "sandbox",
   "network",
 ] as const;

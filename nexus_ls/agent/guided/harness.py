@@ -8,17 +8,20 @@ lines and the step commits look exactly like those of a model's own tool calls.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from nexus_ls.agent import metrics
 from nexus_ls.agent.acting import Actions
 from nexus_ls.agent.budget import Budget
 from nexus_ls.agent.guided import prompts as ask
-from nexus_ls.agent.model import Model, ToolCall, Turn
+from nexus_ls.agent.model import GREEDY, Model, Sampling, ToolCall, Turn
 from nexus_ls.agent.outcome import RunStopped
 from nexus_ls.tools import ToolResult
 
-TRIES = 3  # answers per step, and attempts at a working file or passing tests
+TRIES = 3  # answers per step before a step with no usable answer stops the run
+SAMPLE_TEMPERATURE = 0.8  # a candidate after the greedy one: varied, still on topic
+SAMPLE_CALLS = 16  # model calls one search may make for candidates
 
 
 class Harness:
@@ -30,12 +33,13 @@ class Harness:
         self.ctx, self.emit = actions.ctx, actions.emit
         self.answers: dict[str, tuple[str, int]] = {}  # per step: last answer, times in a row
 
-    def tool(self, name: str, args: dict[str, Any], why: str) -> ToolResult:
-        """One tool call made by the harness, journaled and committed like a model's call."""
-        step = self.budget.take_step()
+    def tool(self, name: str, args: dict[str, Any], why: str, cleanup: bool = False) -> ToolResult:
+        """One tool call made by the harness, journaled and committed like a model's call
+        (`cleanup`: one that puts back a failed try, made even when the run must stop)."""
+        step = self.budget.take_step(cleanup)
         call = ToolCall(f"guided_{step}", name, json.dumps(args))
         turn = Turn(text=why, raw="")
-        result = self.actions.execute(step, call, turn)
+        result = self.actions.execute(step, call, turn, cleanup=cleanup)
         note = self.actions.commit(step, turn, [(call, result)], named_by_words=False)
         if note:
             result.output = f"{result.output}\n{note}"
@@ -69,6 +73,23 @@ class Harness:
             "failed", f"stopped: no usable {key} answer from the model in {TRIES} tries"
         )
 
+    def samples(
+        self, key: str, prompt: Callable[[], str], schema: dict[str, Any], max_tokens: int = 1024
+    ) -> Iterator[tuple[dict[str, Any], Sampling]]:
+        """The model's answers as candidates: greedy first, then each with a temperature and
+        seed of its own (greedy decoding gives the same answer every time). `prompt` is asked
+        anew for each, so it can say what was tried. An answer that does not fit is skipped;
+        after SAMPLE_CALLS calls in all the model has nothing more to offer."""
+        for n in range(SAMPLE_CALLS):
+            sampling = GREEDY if n == 0 else Sampling(SAMPLE_TEMPERATURE, seed=n)
+            value = self.ask_json(key, ask.messages(prompt(), ""), schema, max_tokens, sampling)
+            if isinstance(value, dict) and ask.fits(value, schema):
+                yield value, sampling
+            else:
+                self.emit("WARNING", "agent",
+                          f"the model's {key} answer ({sampling.describe()}) is not the JSON "
+                          "asked for; not a candidate", data={"answer": value})  # fmt: skip
+
     def repeated(self, key: str, value: dict[str, Any]) -> bool:
         canon = json.dumps(value, sort_keys=True)
         last, count = self.answers.get(key, ("", 0))
@@ -81,18 +102,23 @@ class Harness:
         return count == 2
 
     def ask_json(
-        self, purpose: str, messages: list[dict[str, str]], schema: dict[str, Any], max_tokens: int
+        self,
+        purpose: str,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        max_tokens: int,
+        sampling: Sampling = GREEDY,
     ) -> Any:
         """One constrained model call, journaled like the loop journals a turn."""
         value, turn = self.budget.call_model(
-            lambda: self.model.complete_json(messages, schema, max_tokens)
+            lambda: self.model.complete_json(messages, schema, max_tokens, sampling)
         )
         self.budget.count(turn)
         self.emit(
             "INFO",
             "model",
-            f"model answered ({purpose}{'' if value is not None else ', not JSON'}) "
-            f"in {turn.latency_ms} ms",
+            f"model answered ({purpose}{'' if sampling == GREEDY else ', ' + sampling.describe()}"
+            f"{'' if value is not None else ', not JSON'}) in {turn.latency_ms} ms",
             step=self.budget.steps + 1,
             data={
                 "purpose": purpose,
@@ -102,6 +128,7 @@ class Harness:
                 "completion_tokens": turn.completion_tokens,
                 "latency_ms": turn.latency_ms,
                 "mode": "guided",
+                "sampling": {"temperature": sampling.temperature, "seed": sampling.seed},
             },
         )
         self.budget.check_tokens()

@@ -29,6 +29,8 @@ EXTENSIONS = _words(
     "go rs java kt rb php lua sql xml"
 )
 CREATE_WORDS = _words("create write make add generate new produce")
+APPEND_WORDS = _words("add append insert put write")
+DOCUMENTS = _words("md txt rst adoc org")
 FIX_WORDS = _words("fix fixes bug bugs failing fails broken error errors repair")
 TEST_WORDS = _words("test tests pytest testsuite")
 RUN_WORDS = _words("run execute report")
@@ -52,6 +54,7 @@ class Plan:
     target: str | None = None
     symbol: str | None = None
     pattern: str | None = None
+    text: str | None = None  # for `append`: the text the task quotes
 
     def describe(self) -> str:
         extra = [f"{k} {v}" for k, v in (("file", self.target), ("symbol", self.symbol)) if v]
@@ -69,6 +72,10 @@ def classify(task: str, root: Path, context: str = "") -> Plan:
         return Plan("fix", target=sources[0] if sources else None)
     if missing and words & CREATE_WORDS:
         return Plan("create", target=missing[0])
+    documents = [n for n in existing if n.rsplit(".", 1)[-1].lower() in DOCUMENTS]
+    quoted = quoted_text(task)
+    if documents and quoted and words & APPEND_WORDS:
+        return Plan("append", target=documents[0], text=quoted)
     if words & TEST_WORDS and words & RUN_WORDS and not words & CREATE_WORDS:
         return Plan("run_tests")
     symbol = find_symbol(task, named)
@@ -78,6 +85,46 @@ def classify(task: str, root: Path, context: str = "") -> Plan:
         glob = _GLOB.search(task)
         return Plan("list", pattern=glob.group(1) if glob else None)
     return Plan("generic")
+
+
+_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']+)'(?!\w)|`([^`]+)`")
+_PRINTS = re.compile(r"\bprints?\s+(?:out\s+)?(?:the\s+(?:text|word|line)\s+)?(\S+)", re.I)
+
+
+def quoted_text(task: str) -> str | None:
+    """The first text in quotes (or backquotes) that is not a file name the task names."""
+    for match in _QUOTED.finditer(task):
+        text = next(g for g in match.groups() if g)
+        if text.strip() and not _FILE.fullmatch(text.strip()):
+            return text
+    return None
+
+
+def expected_output(task: str) -> str | None:
+    """What the task says a new program prints: the quoted text after "print(s)", else the
+    one word after it (`prints hello`), so a candidate that runs but prints something else
+    is not taken for working."""
+    found = _PRINTS.search(task)
+    if not found:
+        return None
+    quoted = quoted_text(task[found.start() :])
+    if quoted:
+        return quoted
+    word = found.group(1).strip(".,;:!?\"'“”`")
+    return word if word and word.lower() not in {"a", "an", "the", "it", "its", "out"} else None
+
+
+def plain_text(content: str) -> bool:
+    """Prose where a program was asked for: one short line that does not parse as Python
+    (a tiny model asked for `hello.py` often answers `Hello, World!`)."""
+    lines = [line for line in content.splitlines() if line.strip()]
+    if len(lines) != 1 or len(lines[0]) > 200:
+        return False
+    try:
+        compile(lines[0], "<candidate>", "exec")
+    except SyntaxError:
+        return True
+    return False
 
 
 def named_files(task: str, root: Path) -> list[str]:

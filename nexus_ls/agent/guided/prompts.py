@@ -79,10 +79,30 @@ def fix_prompt(task: str, path: str, first: int, lines: list[str], output: str, 
     )
 
 
-def fix_retry(old: str, new: str, output: str) -> str:
+def fix_tried(tried: list[tuple[str, str]]) -> str:
+    """What the model is told of the fixes tried so far (the file is back each time)."""
+    if not tried:
+        return ""
+    listed = "\n".join(f"- `{old.strip()}` -> `{new.strip()}`" for old, new in tried[-6:])
     return (
-        f"\n\nAn earlier try replaced `{old.strip()}` with `{new.strip()}`; the tests still "
-        f"failed:\n{failures(output, 1200)}\nThe file is back as shown above."
+        f"\n\nThese changes were tried and the tests still failed (the file is back as shown):"
+        f"\n{listed}\nGive a different fix."
+    )
+
+
+def rank_prompt(task: str, path: str, output: str, options: list[str]) -> str:
+    listed = "\n".join(f"{n}: {option}" for n, option in enumerate(options, 1))
+    return (
+        f"Task: {task}\n\nThe tests fail:\n{failures(output, 1500)}\n\n"
+        f"Possible one-line fixes of {path}:\n{listed}\n\n"
+        'Which one fixes the failing test? Give its number in "choice".'
+    )
+
+
+def append_prompt(task: str, path: str, text: str) -> str:
+    return (
+        f"Task: {task}\n\nThis is {path}:\n{text[-FILE_CHARS:]}\n\n"
+        f'Write the text to add at the end of {path}, in "text".'
     )
 
 

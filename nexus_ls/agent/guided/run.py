@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -20,17 +21,21 @@ from nexus_ls.agent import metrics
 from nexus_ls.agent.acting import Actions, Emit, OnChange
 from nexus_ls.agent.budget import Budget
 from nexus_ls.agent.guided import prompts as ask
-from nexus_ls.agent.guided.harness import TRIES, Harness, first_line, passing, tests_line
+from nexus_ls.agent.guided.harness import Harness, first_line, passing, tests_line
+from nexus_ls.agent.guided.mutations import Mutation, mutations
 from nexus_ls.agent.guided.plans import (
     Plan,
     classify,
     definition_pattern,
     editable_lines,
+    expected_output,
     focus_line,
     is_test,
+    plain_text,
     suspects,
     window,
 )
+from nexus_ls.agent.guided.search import Candidate, Search, interleave
 from nexus_ls.agent.model import Model
 from nexus_ls.agent.outcome import Outcome, RunStopped, Status
 from nexus_ls.agent.planning import Moves, Planning
@@ -44,6 +49,7 @@ from nexus_ls.tools.output import cap
 from nexus_ls.tools.registry import offered
 
 GENERIC_STEPS = 12
+RANKED = 12  # generated edits the model is shown to rank
 CODE = re.compile(r"\.(py|js|mjs|ts|tsx|jsx|go|rs|java|kt|rb|php|c|h|cpp|hpp|lua|sh)$")
 Done = tuple[Status, str]  # (status, summary)
 
@@ -63,13 +69,14 @@ class GuidedAgent:
     ) -> None:
         self.budget = Budget(limits, model, ctx.cancel or threading.Event())
         self.harness = Harness(model, self.budget, Actions(ctx, self.budget, emit, on_change))
-        self.ctx, self.emit = ctx, emit
+        self.ctx, self.emit, self.limits = ctx, emit, limits
         self.tool, self.answer = self.harness.tool, self.harness.answer
         self.planning = Planning(emit, "guided")  # the moves, journaled as a plan
         self.moves = Moves(self.planning, [])
         self.plans = {
             "create": self.do_create,
             "fix": self.do_fix,
+            "append": self.do_append,
             "run_tests": self.do_run_tests,
             "list": self.do_list,
             "explain": self.do_explain,
@@ -101,37 +108,69 @@ class GuidedAgent:
 
     # The plans, one per kind of task.
 
+    def search(
+        self,
+        apply: Callable[[Candidate], ToolResult],
+        check: Callable[[Candidate], tuple[bool, str]],
+        put_back: Callable[[Candidate], None],
+    ) -> Search:
+        return Search(
+            self.emit, self.budget.steps_left, self.limits.candidates, apply, check, put_back
+        )
+
     def do_create(self, plan: Plan, task: str, context: str) -> Done:
         path = str(plan.target)
         runs = path.endswith(".py")
-        last, output = "", ""
-        for attempt in range(1, TRIES + 1):
-            self.move(0)
-            prompt = ask.create_prompt(task, context, path, runs, last)
-            content = ask.unescape(
-                self.answer("content", prompt, ask.text_schema("content"))["content"]
-            )
-            content += "" if content.endswith("\n") else "\n"
-            why = f"guided: write {path} with the model's content (try {attempt} of {TRIES})"
+        expected = expected_output(task)
+        command = f"python3 {shlex.quote(path)}"
+        last = ""  # what the model is told of the last failure
+
+        def candidates() -> Iterator[Candidate]:
+            def prompt() -> str:
+                return ask.create_prompt(task, context, path, runs, last)
+
+            schema = ask.text_schema("content")
+            for value, sampling in self.harness.samples("content", prompt, schema):
+                content = ask.unescape(value["content"])
+                content += "" if content.endswith("\n") else "\n"
+                yield Candidate("model", sampling.describe(), {"content": content})
+                if runs and plain_text(content):  # prose where a program should be
+                    wrapped = f"print({content.strip()!r})\n"
+                    how = "the model's text, which is not Python, printed by a one-line program"
+                    yield Candidate("generated", how, {"content": wrapped})
+
+        def apply(candidate: Candidate) -> ToolResult:
             self.move(1)
-            wrote = self.tool("write_file", {"path": path, "content": content}, why)
-            if wrote.ok and not runs:
-                return "succeeded", wrote.output
-            if wrote.ok:
-                self.move(2)
-                command = f"python3 {shlex.quote(path)}"
-                ran = self.tool("run_command", {"command": command}, f"guided: run {path}")
-                if ran.ok and ran.data.get("exit_code") == 0:
-                    printed = ran.output.splitlines()[1:2]
-                    said = f", printing: {printed[0][:120]}" if printed else ""
-                    return "succeeded", f"created {path}; `{command}` exited 0{said}"
-                wrote = ran
-            output = wrote.output
-            last = ask.create_retry(path, content, output)
-        raise RunStopped(
-            "failed",
-            f"{path} did not work after {TRIES} tries; last output: {ask.tail(output, 400)}",
-        )
+            args = {"path": path, "content": candidate.change["content"]}
+            return self.tool("write_file", args, f"guided: write {path} ({candidate.describe()})")
+
+        def check(candidate: Candidate) -> tuple[bool, str]:
+            nonlocal last
+            if not runs:
+                return True, f"wrote {path}"
+            self.move(2)
+            ran = self.tool("run_command", {"command": command}, f"guided: run {path}")
+            printed = "\n".join(ran.output.splitlines()[1:])
+            if not (ran.ok and ran.data.get("exit_code") == 0):
+                last = ask.create_retry(path, candidate.change["content"], ran.output)
+                return False, f"`{command}` failed: {ask.tail(first_line(ran), 200)}"
+            if expected and expected.lower() not in printed.lower():
+                last = ask.create_retry(path, candidate.change["content"], ran.output)
+                last += f" It must print {expected!r}."
+                return False, f"`{command}` exited 0 but did not print {expected!r}"
+            said = f", printing: {printed.splitlines()[0][:120]}" if printed.strip() else ""
+            return True, f"`{command}` exited 0{said}"
+
+        def put_back(candidate: Candidate) -> None:
+            rm = {"command": f"rm -f -- {shlex.quote(path)}"}
+            self.tool("run_command", rm, f"guided: remove {path}; it did not work", cleanup=True)
+
+        search = self.search(apply, check, put_back)
+        won = search.run(candidates())
+        if won is not None:
+            said = search.tried[-1].said
+            return "succeeded", f"created {path} with {self.winner(search, won)}; {said}"
+        raise RunStopped("failed", self.nothing_found(search, f"{path} is not there"))
 
     def do_fix(self, plan: Plan, task: str, context: str) -> Done:
         tests = self.tool("run_tests", {}, "guided: run the tests to see what fails")
@@ -155,27 +194,135 @@ class GuidedAgent:
         lines = editable_lines(shown, original)
         if not lines:
             raise RunStopped("failed", f"cannot fix {path}: it has no line that can be edited")
-        last, tried = tests, ""
-        for attempt in range(1, TRIES + 1):
+        failed: list[tuple[str, str]] = []
+        last = tests
+
+        def from_model() -> Iterator[Candidate]:
+            def prompt() -> str:
+                tried = ask.fix_tried(failed)
+                return ask.fix_prompt(task, path, first, shown, tests.output, tried)
+
+            for value, sampling in self.harness.samples("fix", prompt, ask.fix_schema(lines)):
+                old = value["line"]
+                new = reindent(old, ask.unescape(value["new"]))
+                if new.strip() != old.strip():
+                    yield Candidate("model", sampling.describe(), {"old": old, "new": new})
+
+        def generated() -> Iterator[Candidate]:
+            """The generated edits, the one the model ranks first leading (asked only once
+            this source is reached: after the model's own first fix)."""
+            made = mutations(original, path, tests.output)
+            pick = self.rank(task, path, tests.output, made)
+            order = made if pick is None else [made[pick], *made[:pick], *made[pick + 1 :]]
+            for m in order:
+                note = "the model ranked it first" if pick is not None and m is made[pick] else ""
+                how = f"{m.operator} on line {m.number}"
+                yield Candidate("generated", how, {"old": m.line, "new": m.new}, note)
+
+        def apply(candidate: Candidate) -> ToolResult:
             self.move(2)
-            prompt = ask.fix_prompt(task, path, first, shown, tests.output, tried)
-            value = self.answer("fix", prompt, ask.fix_schema(lines))
-            old, new = value["line"], reindent(value["line"], ask.unescape(value["new"]))
-            why = f"guided: put the model's fix in {path} (try {attempt} of {TRIES})"
-            edit = self.tool("edit_file", {"path": path, "old": old, "new": new}, why)
-            if edit.ok:
-                self.move(3)
-                last = self.tool("run_tests", {}, "guided: rerun the tests after the edit")
-                if passing(last):
-                    return "succeeded", f"fixed {path}: `{old.strip()}` -> `{new.strip()}`; " + (
-                        tests_line(last)
-                    )
-                back = {"path": path, "content": original}
-                self.tool("write_file", back, f"guided: put {path} back; the tests still fail")
-            tried = ask.fix_retry(old, new, last.output if edit.ok else edit.output)
+            change = candidate.change
+            args = {"path": path, "old": change["old"], "new": change["new"]}
+            return self.tool("edit_file", args, f"guided: try {candidate.describe()} in {path}")
+
+        def check(candidate: Candidate) -> tuple[bool, str]:
+            nonlocal last
+            self.move(3)
+            last = self.tool("run_tests", {}, "guided: rerun the tests after the edit")
+            if not passing(last):
+                failed.append((candidate.change["old"], candidate.change["new"]))
+            return passing(last), tests_line(last)
+
+        def put_back(candidate: Candidate) -> None:
+            back = {"path": path, "content": original}
+            self.tool("write_file", back, f"guided: put {path} back; the tests still fail",
+                      cleanup=True)  # fmt: skip
+
+        search = self.search(apply, check, put_back)
+        won = search.run(interleave(from_model(), generated()))
+        if won is not None:
+            old, new = won.change["old"].strip(), won.change["new"].strip()
+            return "succeeded", (
+                f"fixed {path} with {self.winner(search, won)}: `{old}` -> `{new}`; "
+                + tests_line(last)
+            )
         raise RunStopped(
-            "failed", f"the tests still fail after {TRIES} tries to fix {path}: {tests_line(last)}"
+            "failed", self.nothing_found(search, f"{path} is back as it was; {tests_line(last)}")
         )
+
+    def do_append(self, plan: Plan, task: str, context: str) -> Done:
+        path, wanted = str(plan.target), str(plan.text)
+        read = self.tool("read_file", {"path": path}, f"guided: read {path}")
+        if not read.ok:
+            raise RunStopped("failed", f"cannot edit {path}: {first_line(read)}")
+        try:
+            original = read_regular(self.ctx.root, os.path.normpath(path), MAX_READ_BYTES)
+            text = original.decode("utf-8")
+        except (OSError, OverflowError, PathEscape, UnicodeDecodeError):
+            raise RunStopped("failed", f"cannot edit {path}: it is not UTF-8 text") from None
+        joined = text if not text or text.endswith("\n") else text + "\n"
+
+        def candidates() -> Iterator[Candidate]:
+            self.move(1)
+
+            def prompt() -> str:
+                return ask.append_prompt(task, path, text)
+
+            answers = self.harness.samples("text", prompt, ask.text_schema("text"), 300)
+            first = next(answers, None)
+            if first is not None:
+                line = ask.unescape(first[0]["text"]).strip("\n")
+                yield Candidate("model", first[1].describe(), {"content": f"{joined}{line}\n"})
+            how = "the text the task quotes, as a new last line"
+            yield Candidate("generated", how, {"content": f"{joined}{wanted}\n"})
+            for value, sampling in answers:
+                line = ask.unescape(value["text"]).strip("\n")
+                yield Candidate("model", sampling.describe(), {"content": f"{joined}{line}\n"})
+
+        def apply(candidate: Candidate) -> ToolResult:
+            self.move(2)
+            args = {"path": path, "content": candidate.change["content"]}
+            return self.tool("write_file", args, f"guided: write {path} ({candidate.describe()})")
+
+        def check(candidate: Candidate) -> tuple[bool, str]:
+            self.move(3)
+            now = read_regular(self.ctx.root, os.path.normpath(path), MAX_READ_BYTES)
+            has = wanted in now.decode("utf-8", "replace")
+            return has, f"{path} {'holds' if has else 'does not hold'} {wanted!r}"
+
+        def put_back(candidate: Candidate) -> None:
+            back = {"path": path, "content": text}
+            self.tool("write_file", back, f"guided: put {path} back", cleanup=True)
+
+        search = self.search(apply, check, put_back)
+        won = search.run(candidates())
+        if won is not None:
+            return "succeeded", f"added {wanted!r} to {path} with {self.winner(search, won)}"
+        raise RunStopped("failed", self.nothing_found(search, f"{path} is back as it was"))
+
+    def rank(self, task: str, path: str, output: str, made: list[Mutation]) -> int | None:
+        """Which generated edit the model thinks fixes the test (the tests still decide)."""
+        shown = made[:RANKED]
+        if len(shown) < 2:
+            return None
+        options = [f"line {m.number}: `{m.new.strip()}` ({m.operator})" for m in shown]
+        prompt = ask.rank_prompt(task, path, output, options)
+        numbers = [str(n) for n in range(1, len(shown) + 1)]
+        value = self.harness.ask_json(
+            "rank", ask.messages(prompt), ask.choice_schema("choice", numbers), 20
+        )
+        if isinstance(value, dict) and value.get("choice") in numbers:
+            return int(value["choice"]) - 1
+        return None
+
+    def winner(self, search: Search, won: Candidate) -> str:
+        """`a generated edit, candidate 2 of 2 tried (...)`: which won, and from where."""
+        n = len(search.tried)
+        return f"{won.who()}, candidate {n} of {n} tried {won.details()}"
+
+    def nothing_found(self, search: Search, state: str) -> str:
+        why = f"; the search stopped: {search.stopped}" if search.stopped else ""
+        return f"no candidate passed its check: tried {search.counts()}{why}; {state}"
 
     def do_run_tests(self, plan: Plan, task: str, context: str) -> Done:
         tests = self.tool("run_tests", {}, "guided: run the tests and report what they say")
@@ -284,12 +431,21 @@ def moves_for(plan: Plan) -> list[str]:
         return [
             "run the tests to see what fails",
             "find and read the file to fix",
-            "ask the model for a one-line fix and make it",
-            "rerun the tests to check the fix",
+            "make the next candidate fix (the model's, or a generated edit of a suspect line)",
+            "rerun the tests: keep the fix, or put the file back and try the next",
         ]
     if plan.kind == "create":
-        moves = [f"ask the model for the content of {path}", f"write {path}"]
-        return [*moves, f"run {path} to check it"] if path.endswith(".py") else moves
+        moves = [f"ask the model for candidates of {path}", f"write the next candidate of {path}"]
+        if path.endswith(".py"):
+            return [*moves, f"run {path}: keep it, or remove it and try the next"]
+        return moves
+    if plan.kind == "append":
+        return [
+            f"read {path}",
+            f"ask the model what to add to {path}",
+            f"write the next candidate of {path}",
+            f"check {path} holds {plan.text!r}: keep it, or put it back and try the next",
+        ]
     if plan.kind == "explain":
         return ["find the code to explain", "ask the model to explain it"]
     if plan.kind == "run_tests":

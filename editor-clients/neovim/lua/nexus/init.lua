@@ -22,6 +22,7 @@ M.SETTINGS = {
   "maxDepth",
   "maxAgents",
   "parallelAgents",
+  "candidates",
   "sandbox",
   "network",
 }
