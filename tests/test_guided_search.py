@@ -97,13 +97,14 @@ def test_a_check_that_stops_the_run_still_puts_the_candidate_back() -> None:
         emit=lambda *a, **k: None,
         steps_left=lambda: 10,
         limit=3,
+        mark=lambda: "abc",
         apply=lambda c: (log.append(f"apply {c.how}"), ToolResult(True, "ok"))[1],
         check=check,
-        put_back=lambda c: log.append(f"put back {c.how}"),
+        put_back=lambda at: (log.append(f"put back to {at}"), ToolResult(True, "ok"))[1],
     )
     with pytest.raises(RunStopped):
         search.run([Candidate("model", "greedy", {"content": "x"})])
-    assert log == ["apply greedy", "put back greedy"]
+    assert log == ["apply greedy", "put back to abc"]
 
 
 def test_interleave_takes_one_from_each_source_lazily() -> None:
@@ -245,3 +246,79 @@ def test_a_quoted_line_for_a_document_is_an_append(tmp_path: Path) -> None:
     plan = classify('append "## License" to README.md', repo)
     assert (plan.kind, plan.target, plan.text) == ("append", "README.md", "## License")
     assert classify("add a docstring to calc.py", repo).kind == "generic"
+
+
+def test_a_put_back_removes_what_the_check_wrote_too(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"README.md": "demo\n"})
+    base = sh(repo, "git", "rev-parse", "HEAD").strip()
+    litter = "open('junk.txt', 'w').write('x')\nprint('bye')"
+    ran = guided(
+        repo, [answer(content=litter)], "create hello.py that prints hello",
+        limits=Limits(candidates=1),
+    )  # fmt: skip
+
+    assert ran.outcome.status == "failed"
+    assert "hello.py is not there" in ran.outcome.summary
+    assert not (repo / "junk.txt").exists() and not (repo / "hello.py").exists()
+    assert sh(repo, "git", "diff", base, "HEAD") == ""
+
+
+def test_a_path_with_dots_is_checked_and_removed_as_written(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"README.md": "demo\n"})
+    ran = guided(
+        repo, [answer(content="print('bye')")], "create a/../x.py that prints hi",
+        limits=Limits(candidates=1),
+    )  # fmt: skip
+
+    assert ran.outcome.status == "failed"
+    tried = [e["data"] for e in ran.events if "candidate" in e["data"]]
+    assert tried[0]["check"] == "`python3 x.py` exited 0 but did not print 'hi'"
+    assert not (repo / "x.py").exists()
+
+
+def test_text_the_document_held_already_does_not_pass_the_check(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"README.md": "# Usage\n\nRun make.\n"})
+    ran = guided(repo, [answer(text="junk")], "append 'Run make.' to README.md")
+
+    assert ran.outcome.status == "succeeded"
+    tried = [e["data"] for e in ran.events if "candidate" in e["data"]]
+    assert tried[0]["check"] == "README.md does not gain 'Run make.'"
+    assert (repo / "README.md").read_text() == "# Usage\n\nRun make.\nRun make.\n"
+
+
+def test_questions_and_code_edits_are_not_appends(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"README.md": "hi\n", "calc.py": DEMO})
+    assert classify("What does README.md say about the `add` command?", repo).kind == "explain"
+    assert classify("add a docstring to `add` in calc.py and README.md", repo).kind != "append"
+    plan = classify("Add a line 'Don't panic' to README.md", repo)
+    assert (plan.kind, plan.text) == ("append", "Don't panic")
+
+
+def test_a_bare_word_is_the_expected_output_only_at_the_end() -> None:
+    assert expected_output("create count.py that prints numbers 1 to 10") is None
+    assert expected_output("create fib.py that prints Fibonacci numbers") is None
+    assert expected_output("create hi.py that prints hi.") == "hi"
+
+
+def test_lines_inside_a_multi_line_string_are_not_mutated() -> None:
+    source = 'def add(a, b):\n    note = """\n    a - b\n    """\n    return a - b\n'
+    made = mutations(source, "calc.py", "assert add(2, 3) == 5")
+    assert {m.number for m in made} == {5}
+
+
+def test_a_put_back_that_fails_stops_the_run_and_says_so() -> None:
+    search = Search(
+        emit=lambda *a, **k: None,
+        steps_left=lambda: 10,
+        limit=3,
+        mark=lambda: "abc",
+        apply=lambda c: ToolResult(True, "ok"),
+        check=lambda c: (False, "tests: 0 passed, 1 failed"),
+        put_back=lambda at: ToolResult(False, "error: the disk is full"),
+    )
+    with pytest.raises(RunStopped) as stopped:
+        search.run([Candidate("model", "greedy", {"content": "x"})])
+    assert str(stopped.value) == (
+        "could not put back the model's own answer (greedy): error: the disk is full; "
+        "the branch holds it"
+    )

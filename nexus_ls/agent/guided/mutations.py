@@ -137,7 +137,7 @@ def suspect_lines(source: str, path: str, output: str) -> list[tuple[int, list[s
         name, number = match.group(1), int(match.group(2) or match.group(3))
         if (name == path or name.endswith("/" + path)) and number not in found:
             found[number] = scope(number)
-    lines = source.splitlines()
+    lines = source.split("\n")  # as ast and tracebacks count lines (not at \f or \x85)
     for function in functions:
         if not re.search(rf"\b{re.escape(function.name)}\(", output):
             continue
@@ -152,14 +152,31 @@ def suspect_lines(source: str, path: str, output: str) -> list[tuple[int, list[s
     return list(found.items())
 
 
+def string_lines(source: str) -> set[int]:
+    """Line numbers inside multi-line strings, whose text is data, not code to mutate."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            end = node.end_lineno or node.lineno
+            found.update(range(node.lineno + 1, end + 1))
+            if end > node.lineno:
+                found.add(node.lineno)
+    return found
+
+
 def mutations(source: str, path: str, output: str) -> list[Mutation]:
     """The generated edits to try for a failing test, the lines it names first, at most
     MAX_MUTATIONS; only lines found once in the file (an edit must be unambiguous)."""
-    lines = source.splitlines()
+    lines = source.split("\n")
     out: list[Mutation] = []
     seen: set[tuple[str, str]] = set()
+    inside = string_lines(source)
     for number, names in suspect_lines(source, path, output):
-        if number > len(lines):
+        if number > len(lines) or number in inside:
             continue
         line = lines[number - 1]
         if source.count(line) != 1 or line.lstrip().startswith(("def ", "class ", "@", "#")):

@@ -72,23 +72,28 @@ def classify(task: str, root: Path, context: str = "") -> Plan:
         return Plan("fix", target=sources[0] if sources else None)
     if missing and words & CREATE_WORDS:
         return Plan("create", target=missing[0])
-    documents = [n for n in existing if n.rsplit(".", 1)[-1].lower() in DOCUMENTS]
-    quoted = quoted_text(task)
-    if documents and quoted and words & APPEND_WORDS:
-        return Plan("append", target=documents[0], text=quoted)
     if words & TEST_WORDS and words & RUN_WORDS and not words & CREATE_WORDS:
         return Plan("run_tests")
     symbol = find_symbol(task, named)
     if words & EXPLAIN_WORDS and (existing or symbol or context.strip()):
         return Plan("explain", target=existing[0] if existing else None, symbol=symbol)
+    documents = [n for n in existing if n.rsplit(".", 1)[-1].lower() in DOCUMENTS]
+    to_add = text_to_add(task)
+    if documents and to_add:
+        return Plan("append", target=documents[0], text=to_add)
     if "list" in words or ("files" in words and words & {"which", "what", "show"}):
         glob = _GLOB.search(task)
         return Plan("list", pattern=glob.group(1) if glob else None)
     return Plan("generic")
 
 
-_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']+)'(?!\w)|`([^`]+)`")
+_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|(?<!\w)'(.+?)'(?!\w)|`([^`]+)`")
 _PRINTS = re.compile(r"\bprints?\s+(?:out\s+)?(?:the\s+(?:text|word|line)\s+)?(\S+)", re.I)
+# an append verb, a few words, then the quoted text: `add the line "..." to README.md`
+_ADD_QUOTED = re.compile(
+    r"\b(?:add|append|insert|put|write)\b(?:\s+[\w-]+){0,4}\s+(?:\"([^\"]+)\"|“([^”]+)”|'(.+?)'(?!\w))",
+    re.I,
+)
 
 
 def quoted_text(task: str) -> str | None:
@@ -100,10 +105,18 @@ def quoted_text(task: str) -> str | None:
     return None
 
 
+def text_to_add(task: str) -> str | None:
+    """The text a task asks to add to a document, quoted right after the verb (not a
+    backquoted name: "add a docstring to `add`" is no text to add)."""
+    found = _ADD_QUOTED.search(task)
+    return next((g for g in found.groups() if g), None) if found else None
+
+
 def expected_output(task: str) -> str | None:
-    """What the task says a new program prints: the quoted text after "print(s)", else the
-    one word after it (`prints hello`), so a candidate that runs but prints something else
-    is not taken for working."""
+    """What the task says a new program prints, so a candidate that runs but prints
+    something else is not taken for working: the quoted text after "print(s)", or the one
+    word after it when the task ends there (`prints hello`; "prints numbers 1 to 10" says
+    no literal text)."""
     found = _PRINTS.search(task)
     if not found:
         return None
@@ -111,7 +124,8 @@ def expected_output(task: str) -> str | None:
     if quoted:
         return quoted
     word = found.group(1).strip(".,;:!?\"'“”`")
-    return word if word and word.lower() not in {"a", "an", "the", "it", "its", "out"} else None
+    ends = task[found.end() :].strip(" .!") == ""
+    return word if ends and word.lower() not in {"a", "an", "the", "it", "its", "out"} else None
 
 
 def plain_text(content: str) -> bool:

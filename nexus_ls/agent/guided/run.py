@@ -21,6 +21,7 @@ from nexus_ls.agent import metrics
 from nexus_ls.agent.acting import Actions, Emit, OnChange
 from nexus_ls.agent.budget import Budget
 from nexus_ls.agent.guided import prompts as ask
+from nexus_ls.agent.guided import undo
 from nexus_ls.agent.guided.harness import Harness, first_line, passing, tests_line
 from nexus_ls.agent.guided.mutations import Mutation, mutations
 from nexus_ls.agent.guided.plans import (
@@ -40,6 +41,7 @@ from nexus_ls.agent.model import Model
 from nexus_ls.agent.outcome import Outcome, RunStopped, Status
 from nexus_ls.agent.planning import Moves, Planning
 from nexus_ls.config import Limits
+from nexus_ls.errors import NexusError
 from nexus_ls.sandbox.paths import PathEscape
 from nexus_ls.sandbox.safefs import read_regular
 from nexus_ls.tools import ToolContext, ToolResult
@@ -112,14 +114,44 @@ class GuidedAgent:
         self,
         apply: Callable[[Candidate], ToolResult],
         check: Callable[[Candidate], tuple[bool, str]],
-        put_back: Callable[[Candidate], None],
     ) -> Search:
         return Search(
-            self.emit, self.budget.steps_left, self.limits.candidates, apply, check, put_back
+            self.emit,
+            self.budget.steps_left,
+            self.limits.candidates,
+            lambda: undo.mark(self.ctx.root, self.ctx.git_env),
+            apply,
+            check,
+            self.put_back,
         )
 
+    def put_back(self, at: str) -> ToolResult:
+        """The worktree back at commit `at`: files written back, new ones removed, each a
+        harness step that runs even when the run must stop."""
+        try:
+            changes = undo.changes_since(self.ctx.root, self.ctx.git_env, at)
+        except NexusError as exc:
+            return ToolResult(False, f"git could not say what the try changed: {exc}")
+        last = ToolResult(True, "nothing to put back")
+        for path, content in changes.restore.items():
+            try:
+                text = content.decode("utf-8")
+            except UnicodeDecodeError:
+                return ToolResult(False, f"{path} is not text; it cannot be written back")
+            back = {"path": path, "content": text}
+            last = self.tool("write_file", back, f"guided: put {path} back", cleanup=True)
+            if not last.ok:
+                return last
+        if changes.remove:
+            names = " ".join(shlex.quote(p) for p in changes.remove)
+            why = f"guided: remove {', '.join(changes.remove)}, new since the try began"
+            last = self.tool("run_command", {"command": f"rm -f -- {names}"}, why, cleanup=True)
+            if last.ok and last.data.get("exit_code") not in (0, None):
+                return ToolResult(False, f"`rm` failed: {first_line(last)}")
+        return last
+
     def do_create(self, plan: Plan, task: str, context: str) -> Done:
-        path = str(plan.target)
+        path = os.path.normpath(str(plan.target))  # as write_file will name it
         runs = path.endswith(".py")
         expected = expected_output(task)
         command = f"python3 {shlex.quote(path)}"
@@ -161,11 +193,7 @@ class GuidedAgent:
             said = f", printing: {printed.splitlines()[0][:120]}" if printed.strip() else ""
             return True, f"`{command}` exited 0{said}"
 
-        def put_back(candidate: Candidate) -> None:
-            rm = {"command": f"rm -f -- {shlex.quote(path)}"}
-            self.tool("run_command", rm, f"guided: remove {path}; it did not work", cleanup=True)
-
-        search = self.search(apply, check, put_back)
+        search = self.search(apply, check)
         won = search.run(candidates())
         if won is not None:
             said = search.tried[-1].said
@@ -233,12 +261,7 @@ class GuidedAgent:
                 failed.append((candidate.change["old"], candidate.change["new"]))
             return passing(last), tests_line(last)
 
-        def put_back(candidate: Candidate) -> None:
-            back = {"path": path, "content": original}
-            self.tool("write_file", back, f"guided: put {path} back; the tests still fail",
-                      cleanup=True)  # fmt: skip
-
-        search = self.search(apply, check, put_back)
+        search = self.search(apply, check)
         won = search.run(interleave(from_model(), generated()))
         if won is not None:
             old, new = won.change["old"].strip(), won.change["new"].strip()
@@ -251,7 +274,7 @@ class GuidedAgent:
         )
 
     def do_append(self, plan: Plan, task: str, context: str) -> Done:
-        path, wanted = str(plan.target), str(plan.text)
+        path, wanted = os.path.normpath(str(plan.target)), str(plan.text)
         read = self.tool("read_file", {"path": path}, f"guided: read {path}")
         if not read.ok:
             raise RunStopped("failed", f"cannot edit {path}: {first_line(read)}")
@@ -286,15 +309,16 @@ class GuidedAgent:
 
         def check(candidate: Candidate) -> tuple[bool, str]:
             self.move(3)
-            now = read_regular(self.ctx.root, os.path.normpath(path), MAX_READ_BYTES)
-            has = wanted in now.decode("utf-8", "replace")
-            return has, f"{path} {'holds' if has else 'does not hold'} {wanted!r}"
+            try:
+                now = read_regular(self.ctx.root, path, MAX_READ_BYTES).decode("utf-8", "replace")
+            except (OSError, OverflowError, PathEscape) as exc:
+                return False, f"{path} cannot be read back: {exc}"
+            # what was added must hold it: text the file held before does not count
+            added = now[len(joined) :] if now.startswith(joined) else ""
+            has = wanted in added
+            return has, f"{path} {'now holds' if has else 'does not gain'} {wanted!r}"
 
-        def put_back(candidate: Candidate) -> None:
-            back = {"path": path, "content": text}
-            self.tool("write_file", back, f"guided: put {path} back", cleanup=True)
-
-        search = self.search(apply, check, put_back)
+        search = self.search(apply, check)
         won = search.run(candidates())
         if won is not None:
             return "succeeded", f"added {wanted!r} to {path} with {self.winner(search, won)}"

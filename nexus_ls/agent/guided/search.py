@@ -51,15 +51,18 @@ class Tried:
 
 @dataclass
 class Search:
-    """The candidates of one step. `apply` makes a candidate's change and says whether it
-    could; `check` says whether it works and what it saw; `put_back` undoes the change."""
+    """The candidates of one step. `mark` says where the worktree is before a try; `apply`
+    makes a candidate's change and says whether it could; `check` says whether it works and
+    what it saw; `put_back` returns the worktree to the mark (the change and anything the
+    check wrote)."""
 
     emit: Callable[..., None]
     steps_left: Callable[[], int]
     limit: int
+    mark: Callable[[], str]
     apply: Callable[[Candidate], ToolResult]
     check: Callable[[Candidate], tuple[bool, str]]
-    put_back: Callable[[Candidate], None]
+    put_back: Callable[[str], ToolResult]
     tried: list[Tried] = field(default_factory=list)
     stopped: str = ""  # why the search ended before a candidate passed, if not for the limit
 
@@ -69,36 +72,45 @@ class Search:
         # The limit is checked before the next candidate is asked for: a model candidate
         # costs a model call when it is made.
         while len(self.tried) < self.limit:
+            left = self.steps_left()  # before asking: a model candidate costs a call
+            if left < STEPS_PER_TRY:
+                was = "1 step was" if left == 1 else f"{left} steps were"
+                self.stopped = f"{was} left, and a try needs {STEPS_PER_TRY}"
+                self.stopped += " (apply, check, put back)"
+                break
             candidate = next(source, None)
             if candidate is None:
                 break
             if candidate.key() in seen:
                 continue  # the same change again: its check would say the same
             seen.add(candidate.key())
-            left = self.steps_left()
-            if left < STEPS_PER_TRY:
-                was = "1 step was" if left == 1 else f"{left} steps were"
-                self.stopped = f"{was} left, and a try needs {STEPS_PER_TRY}"
-                self.stopped += " (apply, check, put back)"
-                break
             if self.attempt(candidate):
                 return candidate
         return None
 
     def attempt(self, candidate: Candidate) -> bool:
         number = len(self.tried) + 1
+        at = self.mark()
         applied = self.apply(candidate)
         if not applied.ok:
             said = (applied.output.splitlines() or ["could not be applied"])[0]
             return self.record(number, Tried(candidate, False, said), applied=False)
         try:
             passed, said = self.check(candidate)
-        except RunStopped:
-            self.put_back(candidate)  # never leave a half-tried change on the branch
+        except BaseException:
+            self.undo(candidate, at)  # never leave a half-tried change on the branch
             raise
         if not passed:
-            self.put_back(candidate)
+            self.undo(candidate, at)
         return self.record(number, Tried(candidate, passed, said), applied=True)
+
+    def undo(self, candidate: Candidate, at: str) -> None:
+        back = self.put_back(at)
+        if not back.ok:
+            said = (back.output.splitlines() or ["no reason given"])[0]
+            raise RunStopped(
+                "failed", f"could not put back {candidate.describe()}: {said}; the branch holds it"
+            )
 
     def record(self, number: int, tried: Tried, applied: bool) -> bool:
         self.tried.append(tried)
