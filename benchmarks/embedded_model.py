@@ -103,7 +103,9 @@ def journal_figures(repo: Path, env: dict[str, str], run_id: str) -> dict[str, A
     start = next((e["ts"] for e in events if e["category"] == "run"), None)
     up = next((e["ts"] for e in events if e["message"].startswith(SERVER_UP)), None)
     load_s = (_when(up) - _when(start)).total_seconds() if start and up else None
+    tried = [e for e in events if e["category"] == "agent" and "candidate" in e["data"]]
     return {
+        "candidates": len(tried),
         "model_calls": len(calls),
         "completion_tokens": sum(int(c.get("completion_tokens") or 0) for c in calls),
         "latency_ms": sum(int(c.get("latency_ms") or 0) for c in calls),
@@ -153,7 +155,10 @@ SUMMARY = [
     *("model", "mode", "max steps", "success", "%", "s/run", "s/step", "server start s"),
     *("model calls", "completion tokens", "tokens/s"),
 ]
-PER_TASK = ["model", "mode", "task", "success", "s/run (median)", "steps (mean)", "outcomes"]
+PER_TASK = [
+    *("model", "mode", "task", "success", "s/run (median)", "s/run (max)", "steps (mean)"),
+    *("candidates (mean)", "outcomes"),
+]
 
 
 def task_rows(
@@ -171,7 +176,9 @@ def task_rows(
                 task.key,
                 f"{sum(r['ok'] for r in mine)} of {len(mine)}",
                 statistics.median(r["wall_s"] for r in mine),
+                max(r["wall_s"] for r in mine),
                 statistics.mean(r["steps"] for r in mine),
+                statistics.mean(r.get("candidates", 0) for r in mine),
                 said[:200],
             ]
         )

@@ -13,12 +13,12 @@ import pytest
 from conftest import make_repo, sh
 from inprocess_model import answer
 from test_guided import TESTS
-from test_guided_plans import guided, prompt, tool_steps
+from test_guided_plans import ZERO, guided, prompt, tool_steps
 
 from nexus_ls.agent.guided.mutations import mutate_line, mutations, suspect_lines
 from nexus_ls.agent.guided.plans import classify, expected_output, plain_text, quoted_text
-from nexus_ls.agent.guided.search import Candidate, Search, interleave
-from nexus_ls.agent.model import GREEDY, Sampling
+from nexus_ls.agent.guided.search import Candidate, Search
+from nexus_ls.agent.model import GREEDY
 from nexus_ls.agent.outcome import RunStopped
 from nexus_ls.config import Limits
 from nexus_ls.tools import ToolResult
@@ -107,20 +107,6 @@ def test_a_check_that_stops_the_run_still_puts_the_candidate_back() -> None:
     assert log == ["apply greedy", "put back to abc"]
 
 
-def test_interleave_takes_one_from_each_source_lazily() -> None:
-    pulled: list[str] = []
-
-    def source(name: str, n: int):
-        for i in range(n):
-            pulled.append(f"{name}{i}")
-            yield Candidate(name, str(i), {"i": f"{name}{i}"})
-
-    mixed = interleave(source("model", 3), source("generated", 1))
-    first_three = [next(mixed).change["i"] for _ in range(3)]
-    assert first_three == ["model0", "generated0", "model1"]
-    assert pulled == ["model0", "generated0", "model1"]  # nothing asked for ahead of time
-
-
 # The plans with candidates ------------------------------------------------------------------
 
 
@@ -161,22 +147,39 @@ def test_the_model_ranks_but_the_tests_decide(demo: Path) -> None:
     script = [
         answer(line="def add(a, b):", new="assert -1 == 5"),
         answer(choice="2"),  # ranks `return b - b`, which is wrong
-        answer(line="    return a - b", new="return a * b"),  # its second sample
     ]
     ran = guided(demo, script, "fix the failing test")
 
     assert ran.outcome.status == "succeeded"
     tried = [e["data"] for e in ran.events if "candidate" in e["data"]]
+    # its pick first, then the other generated edits in order, before any sampled fix
     assert [(t["source"], t["change"]["new"].strip(), t["passed"]) for t in tried] == [
         ("model", "assert -1 == 5", False),
         ("generated", "return b - b", False),
-        ("model", "return a * b", False),
         ("generated", "return a + b", True),
     ]
-    assert ran.model.samplings == [GREEDY, GREEDY, Sampling(0.8, 1)]
-    assert "with a generated edit, candidate 4 of 4 tried (`-` → `+` on line 2)" in (
+    assert ran.model.samplings == [GREEDY, GREEDY]  # the fix and the ranking, no sample
+    assert "with a generated edit, candidate 3 of 3 tried (`-` → `+` on line 2)" in (
         ran.outcome.summary
     )
+
+
+def test_sampled_fixes_come_once_the_generated_edits_are_used_up(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "p", {"calc.py": ZERO, "test_calc.py": TESTS})
+    script = [
+        answer(line="    return 0", new="return a * b"),
+        answer(line="    return 0", new="return a + b"),  # the first sample, seed 1
+    ]
+    ran = guided(repo, script, "fix the failing test")
+
+    assert ran.outcome.status == "succeeded"
+    data = [e["data"] for e in ran.events if "candidate" in e["data"]]
+    tried = [(d["source"], d["how"]) for d in data]
+    assert tried == [
+        ("model", "greedy"),
+        ("generated", "`0` → `1` (off by one) on line 2"),
+        ("model", "temperature 0.8, seed 1"),
+    ]
 
 
 def test_prose_for_a_program_gets_a_generated_one_line_program(tmp_path: Path) -> None:

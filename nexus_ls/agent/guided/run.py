@@ -15,6 +15,7 @@ import shlex
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from itertools import chain, islice
 from typing import Any
 
 from nexus_ls.agent import metrics
@@ -36,7 +37,7 @@ from nexus_ls.agent.guided.plans import (
     suspects,
     window,
 )
-from nexus_ls.agent.guided.search import Candidate, Search, interleave
+from nexus_ls.agent.guided.search import Candidate, Search
 from nexus_ls.agent.model import Model
 from nexus_ls.agent.outcome import Outcome, RunStopped, Status
 from nexus_ls.agent.planning import Moves, Planning
@@ -262,7 +263,11 @@ class GuidedAgent:
             return passing(last), tests_line(last)
 
         search = self.search(apply, check)
-        won = search.run(interleave(from_model(), generated()))
+        # The model's greedy fix, then the generated edits (its pick among them first),
+        # then its sampled fixes: a tiny model's samples are rarely right and each costs a
+        # model call, while a generated edit costs only a test run.
+        model = from_model()
+        won = search.run(chain(islice(model, 1), generated(), model))
         if won is not None:
             old, new = won.change["old"].strip(), won.change["new"].strip()
             return "succeeded", (

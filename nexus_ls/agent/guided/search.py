@@ -9,7 +9,7 @@ was, where it came from, what the check said), so a user sees the search, not ju
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,15 +139,3 @@ class Search:
         made = len(self.tried) - model
         n = len(self.tried)
         return f"{n} candidate{'s' if n != 1 else ''} ({model} from the model, {made} generated)"
-
-
-def interleave(*sources: Iterator[Candidate]) -> Iterator[Candidate]:
-    """One from each source in turn, lazily (a model candidate costs a model call only when
-    it is reached), until every source is used up."""
-    live = list(sources)
-    while live:
-        for source in list(live):
-            try:
-                yield next(source)
-            except StopIteration:
-                live.remove(source)
