@@ -103,9 +103,11 @@ def journal_figures(repo: Path, env: dict[str, str], run_id: str) -> dict[str, A
     start = next((e["ts"] for e in events if e["category"] == "run"), None)
     up = next((e["ts"] for e in events if e["message"].startswith(SERVER_UP)), None)
     load_s = (_when(up) - _when(start)).total_seconds() if start and up else None
-    tried = [e for e in events if e["category"] == "agent" and "candidate" in e["data"]]
+    tried = [e["data"] for e in events if e["category"] == "agent" and "candidate" in e["data"]]
+    won = [t["source"] for t in tried if t.get("passed")]
     return {
         "candidates": len(tried),
+        "won_by": won[-1] if won else None,
         "model_calls": len(calls),
         "completion_tokens": sum(int(c.get("completion_tokens") or 0) for c in calls),
         "latency_ms": sum(int(c.get("latency_ms") or 0) for c in calls),
@@ -157,7 +159,7 @@ SUMMARY = [
 ]
 PER_TASK = [
     *("model", "mode", "task", "success", "s/run (median)", "s/run (max)", "steps (mean)"),
-    *("candidates (mean)", "outcomes"),
+    *("candidates (mean)", "won by", "outcomes"),
 ]
 
 
@@ -179,6 +181,11 @@ def task_rows(
                 max(r["wall_s"] for r in mine),
                 statistics.mean(r["steps"] for r in mine),
                 statistics.mean(r.get("candidates", 0) for r in mine),
+                ", ".join(
+                    f"{n}x {w}"
+                    for w, n in Counter(r.get("won_by") for r in mine if r.get("won_by")).items()
+                )
+                or "-",
                 said[:200],
             ]
         )

@@ -53,6 +53,10 @@ from nexus_ls.tools.registry import offered
 
 GENERIC_STEPS = 12
 RANKED = 12  # generated edits the model is shown to rank
+# Answer lengths: a one-line fix is short, and a tiny model that rambles on spends seconds
+# a token (an unfinished answer is not JSON, so it is no candidate and costs no step).
+FIX_TOKENS = 200
+FILE_TOKENS = 600
 CODE = re.compile(r"\.(py|js|mjs|ts|tsx|jsx|go|rs|java|kt|rb|php|c|h|cpp|hpp|lua|sh)$")
 Done = tuple[Status, str]  # (status, summary)
 
@@ -163,7 +167,7 @@ class GuidedAgent:
                 return ask.create_prompt(task, context, path, runs, last)
 
             schema = ask.text_schema("content")
-            for value, sampling in self.harness.samples("content", prompt, schema):
+            for value, sampling in self.harness.samples("content", prompt, schema, FILE_TOKENS):
                 content = ask.unescape(value["content"])
                 content += "" if content.endswith("\n") else "\n"
                 yield Candidate("model", sampling.describe(), {"content": content})
@@ -231,7 +235,8 @@ class GuidedAgent:
                 tried = ask.fix_tried(failed)
                 return ask.fix_prompt(task, path, first, shown, tests.output, tried)
 
-            for value, sampling in self.harness.samples("fix", prompt, ask.fix_schema(lines)):
+            schema = ask.fix_schema(lines)
+            for value, sampling in self.harness.samples("fix", prompt, schema, FIX_TOKENS):
                 old = value["line"]
                 new = reindent(old, ask.unescape(value["new"]))
                 if new.strip() != old.strip():
