@@ -190,7 +190,9 @@ class GuidedAgent:
             printed = "\n".join(ran.output.splitlines()[1:])
             if not (ran.ok and ran.data.get("exit_code") == 0):
                 last = ask.create_retry(path, candidate.change["content"], ran.output)
-                return False, f"`{command}` failed: {ask.tail(first_line(ran), 200)}"
+                lines = [line for line in ran.output.splitlines()[1:] if line.strip()]
+                error = lines[-1].strip() if lines else first_line(ran)  # a traceback's last
+                return False, f"`{command}` failed: {error[:200]}"
             if expected and expected.lower() not in printed.lower():
                 last = ask.create_retry(path, candidate.change["content"], ran.output)
                 last += f" It must print {expected!r}."
