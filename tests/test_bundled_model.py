@@ -93,3 +93,18 @@ def test_demo_fix_asks_the_model_without_breaking_its_server(tmp_path: Path) -> 
     events = nexus(target, "log", "--run", out["run_id"], "--json").lines()
     answers = [e for e in events if e["category"] == "model" and "latency_ms" in e["data"]]
     assert answers and all(a["data"]["completion_tokens"] > 0 for a in answers)
+
+
+def test_the_demo_succeeds_offline_and_says_which_candidate_won(tmp_path: Path) -> None:
+    """The README's first command: the bundled model's own fix fails, a generated edit it
+    ranks passes the tests, and the outcome says so (greedy answers: the same every run)."""
+    result = nexus(
+        tmp_path, "demo", "--dir", str(tmp_path / "calc"), "--json",
+        timeout=600, NEXUS_LOCAL_PORTS=free_port(),
+    )  # fmt: skip
+    out = result.json()
+    assert result.code == 0 and out["status"] == "succeeded", out["summary"]
+    assert out["summary"].startswith("fixed calc.py with a generated edit, candidate ")
+    assert out["summary"].endswith("`return a - b` -> `return a + b`; tests: 2 passed, 0 failed")
+    fixed = (tmp_path / "calc").joinpath("calc.py").read_text()
+    assert "return a - b" in fixed  # the user's tree waits for accept
