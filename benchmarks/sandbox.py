@@ -29,7 +29,7 @@ from nexus_ls.sandbox import (
     snapshot,
 )
 
-HEADER = ["operation", "median s", "raw git", "median s", "note"]
+HEADER = ["operation", "median s", "raw git", "median s", "ratio (median of pairs)", "note"]
 
 
 def make_repo(root: Path, files: int) -> None:
@@ -50,18 +50,28 @@ def make_repo(root: Path, files: int) -> None:
         (root / "untracked" / f"new{i}.py").write_text(f"NEW = {i}\n")
 
 
-def median_time(
-    action: Callable[[int], object], repeats: int, cleanup: Callable[[int], object] | None = None
-) -> float:
-    """Median wall time of `action(i)`; `cleanup(i)` runs after each, untimed."""
-    times = []
+def paired(
+    nexus: Callable[[int], object],
+    raw: Callable[[int], object],
+    repeats: int,
+    cleanup_nexus: Callable[[int], object] | None = None,
+    cleanup_raw: Callable[[int], object] | None = None,
+) -> tuple[float, float, float]:
+    """(median NEXUS s, median raw s, median of the per-pair ratios), the two run in turns
+    whose order alternates pair by pair: whichever runs first in a fixed order warms the
+    disk cache for the other, so a fixed order measures the order, not the code."""
+    ours: list[float] = []
+    theirs: list[float] = []
     for i in range(repeats):
-        start = time.perf_counter()
-        action(i)
-        times.append(time.perf_counter() - start)
-        if cleanup is not None:
-            cleanup(i)
-    return statistics.median(times)
+        order = [(nexus, cleanup_nexus, ours), (raw, cleanup_raw, theirs)]
+        for action, cleanup, times in order if i % 2 == 0 else reversed(order):
+            start = time.perf_counter()
+            action(i)
+            times.append(time.perf_counter() - start)
+            if cleanup is not None:
+                cleanup(i)
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True) if b > 0]
+    return statistics.median(ours), statistics.median(theirs), statistics.median(ratios)
 
 
 def sandbox_rows(ws: Workspace, repeats: int) -> list[list[object]]:
@@ -77,26 +87,19 @@ def sandbox_rows(ws: Workspace, repeats: int) -> list[list[object]]:
         _git(root, "worktree", "remove", "--force", str(raw_dir / str(i)))
         _git(root, "branch", "-D", "--quiet", f"raw/{i}")
 
+    snap = paired(lambda i: snapshot(ws), lambda i: _git(root, "stash", "create"), repeats)
+    tree = paired(
+        lambda i: create_worktree(ws, f"bench{i}", base),
+        raw_add,
+        repeats,
+        cleanup_nexus=lambda i: remove_worktree(ws, f"bench{i}"),
+        cleanup_raw=raw_remove,
+    )
     return [
-        [
-            "snapshot()",
-            median_time(lambda i: snapshot(ws), repeats),
-            "git stash create",
-            median_time(lambda i: _git(root, "stash", "create"), repeats),
-            "stash create leaves out untracked files",
-        ],
-        [
-            "create_worktree()",
-            median_time(
-                lambda i: create_worktree(ws, f"bench{i}", base),
-                repeats,
-                cleanup=lambda i: remove_worktree(ws, f"bench{i}"),
-            ),
-            "git worktree add",
-            median_time(raw_add, repeats, cleanup=raw_remove),
-            "disk-bound, noisy",
-        ],
-    ]
+        ["snapshot()", snap[0], "git stash create", snap[1], snap[2],
+         "stash create leaves out untracked files"],
+        ["create_worktree()", tree[0], "git worktree add", tree[1], tree[2], "disk-bound, noisy"],
+    ]  # fmt: skip
 
 
 def accept_rows(ws: Workspace, repeats: int, changed: int = 100) -> list[list[object]]:
@@ -129,13 +132,13 @@ def accept_rows(ws: Workspace, repeats: int, changed: int = 100) -> list[list[ob
                               capture_output=True, check=True).stdout  # fmt: skip
         subprocess.run(["git", "apply"], cwd=root, input=diff, check=True)
 
+    ours, theirs, ratio = paired(
+        lambda i: accept(ws, base, head, key="bench"), raw_apply, repeats, undo, undo
+    )
     row = [
-        f"accept() {len(names)} files",
-        median_time(lambda i: accept(ws, base, head, key="bench"), repeats, cleanup=undo),
-        "git diff | git apply",
-        median_time(raw_apply, repeats, cleanup=undo),
+        f"accept() {len(names)} files", ours, "git diff | git apply", theirs, ratio,
         "accept stats, stages, checks each file",
-    ]
+    ]  # fmt: skip
     remove_worktree(ws, "bench-accept")
     return [row]
 
@@ -172,8 +175,15 @@ def step_overhead_rows(ws: Workspace, steps: int) -> list[list[object]]:
     per_step = (total - launched - model_s) / max(record.steps, 1)
     remove_worktree(ws, record.id)
     return [
-        ["run start (snapshot, worktree, spawn)", launched, "", "", f"status {record.status}"],
-        ["per step, model time excluded", per_step, "", "", f"{record.steps} steps, half commit"],
+        ["run start (snapshot, worktree, spawn)", launched, "", "", "", f"status {record.status}"],
+        [
+            "per step, model time excluded",
+            per_step,
+            "",
+            "",
+            "",
+            f"{record.steps} steps, half commit",
+        ],
     ]
 
 
@@ -189,7 +199,10 @@ def main() -> None:
         root.mkdir()
         make_repo(root, args.files)
         ws = open_workspace(root)
-        print(f"{args.files} files, ~1% modified, 50 untracked; median of {args.repeats} runs\n")
+        print(
+            f"{args.files} files, ~1% modified, 50 untracked; median of {args.repeats} runs, "
+            "NEXUS and raw git alternating which goes first\n"
+        )
         rows = [
             *sandbox_rows(ws, args.repeats),
             *accept_rows(ws, args.repeats),

@@ -165,8 +165,9 @@ def test_guided_mode_journals_its_moves_as_a_plan(calc: Path) -> None:
     assert [e["message"] for e in events] == [
         "step 1: plan 1/4: run the tests to see what fails",
         "step 2: plan 2/4: find and read the file to fix",
-        "step 3: plan 3/4: ask the model for a one-line fix and make it",
-        "step 4: plan 4/4: rerun the tests to check the fix",
+        "step 3: plan 3/4: make the next candidate fix (the model's, or a generated edit of a"
+        " suspect line)",
+        "step 4: plan 4/4: rerun the tests: keep the fix, or put the file back and try the next",
         "step 4: plan 4/4 done",
     ]
     assert all(e["data"]["source"] == "guided" for e in events)
