@@ -17,11 +17,21 @@ from nexus_ls.agent.requests import HostError, NoReply, Requests
 Host = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
+HOSTS: list[threading.Thread] = []  # the running test's host threads
+
+
 @pytest.fixture
 def pipe() -> Iterator[tuple[protocol.Channel, int]]:
     read, write = os.pipe()
     with os.fdopen(write, "wb") as stream:
         yield protocol.Channel(stream), read
+    # The write end is closed: each host thread reads its end and returns. Only then is
+    # the read end closed, or the next test's pipe could get its number and a thread of
+    # this test would read (and answer) that test's requests.
+    for thread in HOSTS:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in HOSTS), "a host thread did not stop"
+    HOSTS.clear()
     os.close(read)
 
 
@@ -38,6 +48,7 @@ def serve(read: int, requests: Requests, answer: Host) -> threading.Thread:
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
+    HOSTS.append(thread)
     return thread
 
 
