@@ -437,6 +437,7 @@ class Supervisor:
                 "exit_code": code,
             },
         )
+        self.journal.catch_up()  # a run's ~100 events indexed now, not by the next search
         handle.done.set()
         self.subagents.ended(record)
         if self.on_finish:

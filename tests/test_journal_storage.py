@@ -148,11 +148,11 @@ def test_torn_trailing_line_is_skipped_and_later_appends_read_fine(tmp_path: Pat
     path.write_text(line("one") + line("two") + '{"level": "INFO", "message": "tor')
     journal = journal_at(path)
     assert [event["message"] for event in journal.query()] == ["one", "two"]
-    assert journal.storage.corrupt == 0  # not corrupt yet: it may still be being written
+    assert journal.skipped == 0  # not corrupt yet: it may still be being written
 
     journal.log("INFO", "metric", "three")
     assert [event["message"] for event in journal.query()] == ["one", "two", "three"]
-    assert journal.storage.corrupt == 1  # the torn line was closed off, never merged
+    assert journal.skipped == 1  # the torn line was closed off, never merged
     fresh = journal_at(path)
     assert [event["message"] for event in fresh.query()] == ["one", "two", "three"]
 
@@ -166,7 +166,7 @@ def test_line_completed_later_is_read_once_complete(tmp_path: Path) -> None:
     with path.open("a") as handle:
         handle.write(whole[10:])
     assert [event["message"] for event in journal.query()] == ["first", "slow writer"]
-    assert journal.storage.corrupt == 0
+    assert journal.skipped == 0
 
 
 def test_corrupt_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_corrupt_line_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> No
     )
     journal = journal_at(path)
     assert [event["message"] for event in journal.query()] == ["one", "two", "three"]
-    assert journal.storage.corrupt == 3
+    assert journal.skipped == 3
 
 
 def test_reads_are_incremental(tmp_path: Path) -> None:

@@ -2,13 +2,19 @@
 
 `Journal` is the one door to the file: it validates and redacts each event before the
 append-only storage sees it, so no caller can write an event that readers cannot parse or one
-that carries a secret. Searches go through TinyDB's query API over that storage.
+that carries a secret. Searches go through the SQLite index beside the file (`index.py`), so
+they read only the lines that match and hold none of the journal in memory.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, suppress
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -18,10 +24,11 @@ from tinydb import TinyDB
 from nexus_ls.errors import NexusError
 
 from .events import FIELDS, make_event
-from .filters import event_filter, parse_since
+from .filters import event_query, has_text, parse_since
+from .index import JournalIndex, Query, index_path
 from .lines import well_formed
 from .redact import Redactor
-from .storage import TABLE, JsonLinesStorage, paused_gc
+from .storage import JsonLinesStorage
 
 __all__ = ["Journal", "parse_since"]
 
@@ -42,9 +49,8 @@ class Journal:
                 f"cannot open the journal {self.path}: {exc.strerror}; it must be a file "
                 "NEXUS can read and append to (move whatever is there away)"
             ) from None
-        # No query cache: other processes append behind TinyDB's back.
-        self._table = self._db.table(TABLE, cache_size=0)
         self.storage = cast(JsonLinesStorage, self._db.storage)
+        self.skipped = 0  # lines that are not well-formed events, as of the last search
 
     @classmethod
     def for_state_dir(cls, state_dir: Path) -> Journal:
@@ -92,19 +98,32 @@ class Journal:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[dict]:
-        """Matching events, oldest first; `limit` keeps the newest N.
+        """Matching events, oldest first; `limit` keeps the newest N. Each is the caller's own."""
+        filters = {"run": run, "level": level, "category": category, "grep": grep}
+        return list(self.events(**filters, since=since, limit=limit))
 
-        Each event is a fresh dict, but the objects inside it (`data`) are shared with the
-        journal's cache and read-only: copy them (`copy.deepcopy`) to change them.
-        """
-        condition = event_filter(run=run, level=level, category=category, grep=grep, since=since)
-        table = self._table
-        with paused_gc():
-            # TinyDB returns copies (Documents, which are dicts): callers may keep or change them.
-            events = list[dict](table.all() if condition is None else table.search(condition))
-            # Lines are in append order; concurrent writers can interleave timestamps slightly.
-            events.sort(key=lambda event: str(event.get("ts", "")))
-        return _newest(events, limit)
+    def events(self, *, limit: int | None = None, **filters: Any) -> Iterator[dict]:
+        """`query`, one event at a time: a search that matches a million events holds one."""
+        query = event_query(**filters)
+        if limit is not None and limit < 0:
+            raise ValueError(f"invalid limit {limit}: use 0 or more")
+        if limit == 0:
+            return
+        index, given = self._index(), 0
+        try:
+            for event in self._search(index, query, limit):
+                given += 1
+                yield event
+        except sqlite3.DatabaseError as exc:
+            if given or isinstance(exc, sqlite3.OperationalError):
+                raise NexusError(f"cannot search the journal's index {index.path}: {exc}") from None
+            # Damage that only a search reached: build the index again and search once more.
+            index.close()
+            index.remove()
+            index = self._index()
+            yield from self._search(index, query, limit)
+        finally:
+            index.close()
 
     def follow(
         self,
@@ -115,19 +134,89 @@ class Journal:
     ) -> Iterator[dict]:
         """Matching events so far (newest `limit` if given), then each new one as it arrives."""
         limit = filters.pop("limit", None)
-        condition = event_filter(**filters)
-        existing = self.query(limit=limit, **filters)
-        mark = self.storage.snapshot_mark  # the last line the query above saw
-        yield from existing
-        while stop is None or not stop():
-            new = self.storage.events_after(mark)
-            if not new:
-                time.sleep(poll)
-                continue
-            mark = new[-1][0]
-            for _, doc in new:
-                if condition is None or condition(doc):
-                    yield dict(doc)
+        query = event_query(**filters)
+        if limit is not None and limit < 0:
+            raise ValueError(f"invalid limit {limit}: use 0 or more")
+        with closing(self._index()) as index:
+            mark = index.last_line
+            if limit != 0:
+                yield from self._search(index, replace(query, until=mark), limit)
+            while stop is None or not stop():
+                index.refresh()
+                last = index.last_line
+                if last == mark:
+                    time.sleep(poll)
+                    continue
+                new = replace(query, after=mark, until=last)
+                yield from self._read(index.spans(new, by_line=True), query.needle)
+                mark = last
+
+    def catch_up(self) -> None:
+        """Index what was appended since the last search, if an index exists (building one
+        whole is left to a search); never fails, since nothing depends on it."""
+        if not index_path(self.path).is_file():
+            return
+        with suppress(sqlite3.Error, OSError), closing(JournalIndex(self.path)) as index:
+            index.refresh()
+
+    def _index(self) -> JournalIndex:
+        """The index, brought up to date. A damaged one is built again; where none can be
+        written (read-only, full, locked for a minute) one is built in memory, so a search
+        never fails for the index's sake."""
+        try:
+            return self._refreshed(JournalIndex(self.path))
+        except sqlite3.OperationalError:
+            pass
+        except sqlite3.DatabaseError:
+            with suppress(sqlite3.Error):
+                return self._refreshed(JournalIndex(self.path))
+        try:
+            return self._refreshed(JournalIndex(self.path, in_memory=True))
+        except sqlite3.Error as exc:
+            raise NexusError(f"cannot search the journal {self.path}: {exc}") from None
+
+    def _refreshed(self, index: JournalIndex) -> JournalIndex:
+        try:
+            index.refresh()
+        except sqlite3.DatabaseError as exc:
+            index.close()
+            if not isinstance(exc, sqlite3.OperationalError):
+                index.remove()  # damaged: what the next try builds anew
+            raise
+        self.skipped = index.corrupt
+        return index
+
+    def _search(self, index: JournalIndex, query: Query, limit: int | None) -> Iterator[dict]:
+        if limit is None:
+            yield from self._read(index.spans(query), query.needle)
+            return
+        newest: list[dict] = []
+        for event in self._read(index.spans(query, newest_first=True), query.needle):
+            newest.append(event)
+            if len(newest) == limit:
+                break
+        yield from reversed(newest)
+
+    def _read(self, spans: Iterator[tuple[int, int, int]], needle: str | None) -> Iterator[dict]:
+        """The events at those places in the file; a needle is checked here, since the
+        index only narrows the lines down."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            for _line, start, size in spans:
+                raw = os.pread(fd, size + 1, start)
+                if raw[-1:] != b"\n":
+                    continue  # the file changed after the index was read: not this event
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and (needle is None or has_text(event, needle)):
+                    yield event
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self._db.close()
@@ -137,11 +226,3 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _newest(events: list[dict], limit: int | None) -> list[dict]:
-    if limit is None:
-        return events
-    if limit < 0:
-        raise ValueError(f"invalid limit {limit}: use 0 or more")
-    return events[-limit:] if limit else []
