@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.table import print_table
-from nexus_ls.sandbox import cgroups, create_worktree, open_workspace, snapshot
+from nexus_ls.sandbox import cgroups, create_worktree, open_workspace
 from nexus_ls.sandbox.confinement import prepare
 from nexus_ls.sandbox.landlock import abi_version
 from nexus_ls.sandbox.settings import SandboxSettings
+from nexus_ls.sandbox.snapshot import snapshot
 from nexus_ls.tools.shell import run_shell
 
 COMMANDS = {"true": "true", "python3 -c pass": "python3 -c pass"}

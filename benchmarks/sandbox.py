@@ -22,12 +22,12 @@ from nexus_ls.config import Limits, ModelSettings, RunSettings
 from nexus_ls.sandbox import (
     NEXUS_IDENTITY,
     Workspace,
-    accept,
     create_worktree,
     open_workspace,
     remove_worktree,
-    snapshot,
 )
+from nexus_ls.sandbox.accept import accept
+from nexus_ls.sandbox.snapshot import snapshot
 
 HEADER = ["operation", "median s", "raw git", "median s", "ratio (median of pairs)", "note"]
 

@@ -12,33 +12,51 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_ls import __version__
-from nexus_ls.acp import add_acp_parser, cmd_acp
-from nexus_ls.cli_approval import TerminalApprover
-from nexus_ls.cli_memory import add_memory_parser, cmd_memory  # noqa: F401  # cmd_*
+from nexus_ls.acp import add_acp_parser
+from nexus_ls.cli_memory import add_memory_parser
 from nexus_ls.errors import NexusError
-from nexus_ls.journal import (
-    CATEGORIES,
-    Journal,
-    export,
-    format_line,
-    json_safe,
-    parse_since,
-    printable,
-    timeline,
-)
-from nexus_ls.run_flags import add_run_flags, run_options
-from nexus_ls.run_recovery import Damaged, Orphan, list_runs, run_store
-from nexus_ls.run_start import start_run
-from nexus_ls.runs import NoSuchRun, RunRecord
-from nexus_ls.sandbox import Workspace, git, net_diff, open_workspace
+from nexus_ls.journal import CATEGORIES, Journal, format_line, json_safe, parse_since, printable
+from nexus_ls.runs import NoSuchRun, RunRecord, RunStore
+from nexus_ls.sandbox.repo import Workspace, git, open_workspace
 
+if TYPE_CHECKING:
+    from nexus_ls.run_recovery import Damaged, Orphan
+
+# Each command imports what only it needs when it runs, and the parser builds the flags of
+# the command asked for only: `nexus log` starts in a fraction of what `nexus run` needs.
+
+COMMANDS = frozenset(
+    [
+        "run",
+        "demo",
+        "runs",
+        "show",
+        "diff",
+        "accept",
+        "discard",
+        "log",
+        "export",
+        "memory",
+        "acp",
+        "serve",
+    ]
+)
 PROGRESS_CATEGORIES = frozenset({"run", "tool", "edit", "command", "test", "agent", "error"})
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command; the run flags (whose defaults need the run's modules) only for `only`
+    when it is given, or for all."""
+
+    def run_flags(p: argparse.ArgumentParser, name: str) -> None:
+        if only in (None, name):
+            from nexus_ls.run_flags import add_run_flags
+
+            add_run_flags(p)
+
     parser = argparse.ArgumentParser(prog="nexus", description="Real AI agents in git sandboxes.")
     parser.add_argument("--version", action="version", version=f"nexus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -52,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task")
     p.add_argument("--file", help="a file the task is about (its text goes to the agent)")
     p.add_argument("--lines", help="A:B, the lines of --file the task is about")
-    add_run_flags(p)
+    run_flags(p, "run")
     p = sub.add_parser(
         "demo",
         help="a real agent run on a small example project",
@@ -60,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         'run `nexus run "fix the failing test"` on it, then show the branch, diff and journal.',
     )
     p.add_argument("--dir", dest="target", help="where to put the project (default: a temp dir)")
-    add_run_flags(p)
+    run_flags(p, "demo")
     p = command("runs", "list runs, newest first")
     p.add_argument("--json", action="store_true")
     p = command("show", "a run's timeline: steps, tools, rationale, results")
@@ -86,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
     p.add_argument("-o", dest="output", help="file to write (default: stdout)")
     add_memory_parser(command)
-    add_acp_parser(sub)
+    add_acp_parser(sub, flags=only in (None, "acp"))
     sub.add_parser(
         "serve", help="the language server on stdio", description="the language server on stdio"
     )
@@ -97,13 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # whatever a run wrote, print it, never crash
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    asked = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(asked if asked in COMMANDS else None).parse_args(argv)
     try:
         if args.command == "serve":
             return serve_main([])
         if args.command == "demo":
             return cmd_demo(args)
         if args.command == "acp":
+            from nexus_ls.acp import cmd_acp
+
             return cmd_acp(args)
         ws = open_workspace(args.dir)
         handler = globals()[f"cmd_{args.command}"]
@@ -116,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.cli_approval import TerminalApprover
+    from nexus_ls.run_flags import run_options
+    from nexus_ls.run_start import start_run
     from nexus_ls.supervisor import Supervisor
 
     context = file_context(ws, args.file, args.lines, getattr(args, "dir", "."))
@@ -159,6 +184,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = cmd_run(ws, args)
     if args.json:
         return code
+    from nexus_ls.journal import timeline
+    from nexus_ls.run_recovery import run_store
+    from nexus_ls.sandbox import net_diff
     from nexus_ls.supervisor import Supervisor
 
     record = run_store(ws).list()[0]
@@ -226,6 +254,8 @@ def for_terminal(diff: str) -> str:
 
 
 def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.run_recovery import list_runs
+
     listed = list_runs(ws)
     if args.json:
         print(json.dumps([r.to_json() for r in listed], indent=1))
@@ -264,6 +294,9 @@ def in_tree_order(listed: Sequence[RunRecord | Damaged | Orphan]) -> list[Any]:
 
 
 def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.journal import timeline
+    from nexus_ls.run_recovery import run_store
+
     record = run_store(ws).find(args.run)
     events = Journal.for_state_dir(ws.state_dir).query(run=record.id)
     if args.json:
@@ -285,6 +318,7 @@ def cmd_show(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_diff(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.sandbox import net_diff
     from nexus_ls.supervisor import Supervisor
 
     supervisor = Supervisor(ws)
@@ -340,7 +374,7 @@ def journaled_run(ws: Workspace, prefix: str) -> str:
     """The run whose events to read: a record's id (damaged records too), or the id of a
     run whose record is gone but whose events the journal holds."""
     try:
-        return run_store(ws).match(prefix)
+        return RunStore(ws.state_dir).match(prefix)  # its ids only: nothing to recover
     except NoSuchRun:
         if Journal.for_state_dir(ws.state_dir).query(run=prefix, limit=1):
             return prefix
@@ -383,8 +417,8 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
         return 0
     for event in journal.query(**filters, limit=args.limit):
         show(event)
-    if journal.storage.corrupt:
-        count = journal.storage.corrupt
+    if journal.skipped:
+        count = journal.skipped
         what = "lines that are not" if count > 1 else "line that is not a"
         what += " well-formed event" + ("s" if count > 1 else "")
         print(f"nexus: skipped {count} journal {what}", file=sys.stderr)
@@ -392,6 +426,8 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.journal import export
+
     run = journaled_run(ws, args.run) if args.run else None
     text = export(Journal.for_state_dir(ws.state_dir).query(run=run), args.format)
     if args.format == "jsonl":
@@ -407,6 +443,12 @@ def cmd_export(ws: Workspace, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_memory(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.cli_memory import cmd_memory as memory
+
+    return memory(ws, args)
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:

@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_ls.journal import Journal, printable
-from nexus_ls.memory import FLOOR, Lesson, WorkspaceMemory
-from nexus_ls.sandbox import Workspace
+from nexus_ls.sandbox.repo import Workspace
+
+if TYPE_CHECKING:
+    from nexus_ls.memory import Lesson
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -44,6 +46,8 @@ def add_memory_parser(command: Command) -> None:
 
 
 def cmd_memory(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.memory import WorkspaceMemory  # here: `nexus log` builds this parser too
+
     memory = WorkspaceMemory(ws.state_dir, Journal.for_state_dir(ws.state_dir))
     if args.action == "add":
         lesson, new = memory.add(args.text, args.tag)
@@ -87,6 +91,8 @@ def described(lesson: Lesson) -> dict[str, Any]:
 
 
 def show(lesson: Lesson) -> str:
+    from nexus_ls.memory import FLOOR
+
     rows = [
         ("lesson", lesson.id),
         ("text", lesson.text),

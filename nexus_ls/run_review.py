@@ -16,7 +16,8 @@ from nexus_ls.journal import Journal
 from nexus_ls.memory import WorkspaceMemory
 from nexus_ls.run_recovery import Damaged, Orphan, branch_head, find_leftover, remove_leftover
 from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, RunStore, read_regular
-from nexus_ls.sandbox import AcceptIncomplete, Workspace, accept, branch_name, discard, net_diff
+from nexus_ls.sandbox import AcceptIncomplete, Workspace, branch_name, discard, net_diff
+from nexus_ls.sandbox.accept import accept
 
 
 class Emit(Protocol):

@@ -15,10 +15,10 @@ from nexus_ls.sandbox import (
     create_worktree,
     format_message,
     open_workspace,
-    snapshot,
 )
 from nexus_ls.sandbox.commits import CommitGuard, StepCommit, commit_paths
 from nexus_ls.sandbox.repo import run_git
+from nexus_ls.sandbox.snapshot import snapshot
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from nexus_ls.sandbox import (
     open_workspace,
     relative,
     resolve_inside,
-    snapshot,
 )
+from nexus_ls.sandbox.snapshot import snapshot
 
 
 @pytest.fixture

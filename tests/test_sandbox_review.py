@@ -13,15 +13,15 @@ from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import (
     MergeConflict,
     Workspace,
-    accept,
     changed_paths,
     commit_step,
     create_worktree,
     discard,
     net_diff,
     open_workspace,
-    snapshot,
 )
+from nexus_ls.sandbox.accept import accept
+from nexus_ls.sandbox.snapshot import snapshot
 
 LINES = "".join(f"line {i}\n" for i in range(1, 21))
 BLOB = bytes(range(256)) * 8

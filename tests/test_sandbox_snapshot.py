@@ -16,7 +16,8 @@ from helpers_git import (
     write,
 )
 
-from nexus_ls.sandbox import open_workspace, snapshot
+from nexus_ls.sandbox import open_workspace
+from nexus_ls.sandbox.snapshot import snapshot
 
 
 def parents(root: Path, sha: str) -> list[str]:

@@ -14,9 +14,9 @@ from nexus_ls.sandbox import (
     create_worktree,
     open_workspace,
     remove_worktree,
-    snapshot,
     worktree_path,
 )
+from nexus_ls.sandbox.snapshot import snapshot
 
 
 def branches(root: Path) -> list[str]:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from .lines import encode_line
 from .printable import one_line, printable
-from .timeline import timeline as _timeline
 
 __all__ = ["FORMATS", "export", "format_line", "printable", "timeline"]
 
@@ -47,7 +46,9 @@ def format_line(event: dict) -> str:
 
 def timeline(events: list[dict]) -> str:
     """`nexus show`'s view of the runs in `events`, safe to print on a terminal."""
-    return printable(_timeline(events))
+    from .timeline import timeline as run_timeline  # plans and figures: `nexus show` only
+
+    return printable(run_timeline(events))
 
 
 def _clock(event: dict) -> str:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-from git import Git, Repo
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from nexus_ls.errors import NexusError
 
@@ -72,29 +70,42 @@ class GitResult:
 
 
 def open_workspace(path: str | Path) -> Workspace:
-    """Find the repository around `path`, so commands work from any subdirectory."""
+    """Find the repository around `path`, so commands work from any subdirectory.
+
+    Git itself answers (one `rev-parse`, a few ms): it knows every shape of repository, and
+    a command that only reads the journal should not pay for more."""
     start = Path(path).expanduser()
     if not start.exists():
         raise NexusError(f"{start} does not exist; pass an existing folder (-C DIR)")
     if not start.is_dir():
         start = start.parent
+    asked = ("--is-bare-repository", "--git-common-dir", "--show-toplevel")
     try:
-        repo = Repo(start, search_parent_directories=True)
-    except (InvalidGitRepositoryError, NoSuchPathError):
-        raise NexusError(
-            f"{start} is not inside a git repository; "
-            "run `git init` there to start, or open a folder inside a repository"
-        ) from None
-    try:
-        if repo.bare or repo.working_tree_dir is None:
+        found = subprocess.run(
+            ["git", *SAFE_CONFIG, "rev-parse", *asked], cwd=start, capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        raise NexusError("git is not installed or not on PATH; NEXUS needs git") from None
+    lines = found.stdout.splitlines()
+    if not lines:
+        if "not a git repository" in found.stderr:
             raise NexusError(
-                f"{start} is a bare git repository; NEXUS needs a working tree "
-                "(clone it and work in the clone)"
+                f"{start} is not inside a git repository; "
+                "run `git init` there to start, or open a folder inside a repository"
             )
-        root = Path(repo.working_tree_dir).resolve()
-        common_dir = Path(repo.common_dir).resolve()
-    finally:
-        repo.close()
+        raise NexusError(f"cannot read the git repository at {start}: {_error_line(found.stderr)}")
+    if lines[0] == "true":
+        raise NexusError(
+            f"{start} is a bare git repository; NEXUS needs a working tree "
+            "(clone it and work in the clone)"
+        )
+    if found.returncode != 0 or len(lines) < 3:
+        raise NexusError(
+            f"{start} is inside a repository's git folder, not its working tree; "
+            "open a folder of the working tree"
+        )
+    common_dir = (start / lines[1]).resolve()
+    root = Path(lines[2]).resolve()
     state_dir = common_dir / "nexus"
     state_dir.mkdir(exist_ok=True)
     return Workspace(root=root, common_dir=common_dir, state_dir=state_dir)
@@ -111,6 +122,8 @@ def run_git(
     # which could aim a destructive command at the wrong repository.
     if not Path(cwd).is_dir():
         raise NexusError(f"{cwd} does not exist; cannot run git {args[0] if args else ''}")
+    from git import Git
+
     command = [Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *SAFE_CONFIG, *args]
     with tempfile.TemporaryFile() as stream:
         if stdin is not None:
