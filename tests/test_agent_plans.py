@@ -15,7 +15,7 @@ from test_guided import CALC, TESTS
 
 from nexus_ls.agent.stuck import STOP_AFTER, WARN_AFTER, fingerprint
 from nexus_ls.config import Limits
-from nexus_ls.journal.timeline import timeline
+from nexus_ls.journal.run_timeline import timeline
 
 STUCK = "stopped: 12 steps in a row changed no file and showed nothing new (the model seems stuck)"
 

@@ -6,17 +6,13 @@ so `nexus log`, `nexus.log` and `--follow` agree on what matches and refuse the 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from .events import CATEGORIES, LEVELS, format_ts, parse_ts
 from .index import RANK, Query
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# One shared encoder: json.dumps with options builds a new encoder per call, per event.
-_to_json = json.JSONEncoder(ensure_ascii=False).encode
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*", re.IGNORECASE)
 
 
@@ -62,11 +58,3 @@ def event_query(
         needle=grep.lower() if grep is not None else None,
         since=format_ts(since) if since is not None else None,
     )
-
-
-def has_text(event: dict[str, Any], needle: str) -> bool:
-    """Whether the lower-cased needle is in the event's message or its data as JSON."""
-    message = event.get("message")
-    if isinstance(message, str) and needle in message.lower():
-        return True
-    return "data" in event and needle in _to_json(event["data"]).lower()

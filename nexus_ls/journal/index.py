@@ -25,7 +25,7 @@ from typing import Any
 from .events import LEVELS
 from .lines import well_formed
 
-__all__ = ["JournalIndex", "Query", "index_path", "searchable_text"]
+__all__ = ["JournalIndex", "Query", "StaleIndex", "has_text", "index_path", "searchable_text"]
 
 SCHEMA = 1
 CHUNK = 8 * 1024 * 1024  # bytes of the log parsed per transaction: bounds a reader's memory
@@ -63,14 +63,34 @@ def searchable_text(event: dict[str, Any]) -> str:
     return _bindable(text)
 
 
+def has_text(event: dict[str, Any], needle: str) -> bool:
+    """Whether the lower-cased needle is in the event's message or its data as JSON."""
+    message = event.get("message")
+    if isinstance(message, str) and needle in message.lower():
+        return True
+    return "data" in event and needle in _to_json(event["data"]).lower()
+
+
 def _bindable(text: str) -> str:
-    # A lone surrogate (bytes decoded with surrogateescape) cannot be sent to SQLite as UTF-8;
-    # written as its escape it keeps every substring a substring.
+    """Text SQLite can hold whole. A lone surrogate (bytes decoded with surrogateescape)
+    cannot be sent as UTF-8, and the trigram index stops at a NUL: each is replaced by
+    other characters, the same way in what is indexed and what is asked, so every
+    substring stays a substring (the index may over-match; each line is checked)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\x01")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def _field(value: Any) -> Any:
+    return _bindable(value) if isinstance(value, str) else value
+
+
+class StaleIndex(Exception):
+    """The file read is not the one indexed (it was replaced during the search)."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +105,24 @@ class Query:
     after: int | None = None  # only lines after this one (a follower's mark)
     until: int | None = None  # only lines up to this one (what a follower saw first)
 
+    def matches(self, event: dict[str, Any]) -> bool:
+        """The same test in Python, on the event as read from the file: the index only
+        narrows the lines down, and a line's bytes are what counts."""
+        run, ts = event.get("run"), event.get("ts")
+        return (
+            (self.run is None or (isinstance(run, str) and run.startswith(self.run)))
+            and (self.rank is None or RANK.get(str(event.get("level")), -1) >= self.rank)
+            and (self.category is None or event.get("category") == self.category)
+            and (self.since is None or (isinstance(ts, str) and ts >= self.since))
+            and (self.needle is None or has_text(event, self.needle))
+        )
+
     def where(self) -> tuple[str, list[Any]]:
         """The SQL condition on `events` (aliased `e`) and its parameters."""
         parts, values = ["1"], list[Any]()
         if self.run is not None:
             parts.append("e.run >= ? AND e.run < ?")
-            values += [self.run, self.run + HIGHEST]
+            values += [_bindable(self.run), _bindable(self.run) + HIGHEST]
         if self.rank is not None:
             parts.append("e.rank >= ?")
             values.append(self.rank)
@@ -165,7 +197,7 @@ class JournalIndex:
     def remove(self) -> None:
         """Delete the index file (a damaged one); the next reader builds it again."""
         for suffix in ("", "-wal", "-shm"):
-            with suppress(FileNotFoundError):
+            with suppress(OSError):  # gone already, or in a folder it cannot be removed from
                 os.unlink(f"{self.path}{suffix}")
 
     def close(self) -> None:
@@ -271,11 +303,9 @@ class JournalIndex:
                 if event is None:
                     corrupt += 1
                 else:
-                    run = event.get("run")
                     rank = RANK.get(event["level"], -1)
-                    rows.append(
-                        (number, start, size, event.get("ts"), rank, event["category"], run)
-                    )
+                    fields = (event.get("ts"), rank, event["category"], event.get("run"))
+                    rows.append((number, start, size, *map(_field, fields)))
                     texts.append((number, searchable_text(event)))
             start += size + 1
         self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -294,6 +324,12 @@ class JournalIndex:
         """Complete lines of the log that are not well-formed events, skipped by every search."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'corrupt'").fetchone()
         return int(row[0]) if row else 0
+
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file indexed; None before the first line."""
+        rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('dev', 'ino')"))
+        return (int(rows["dev"]), int(rows["ino"])) if len(rows) == 2 else None
 
     @property
     def last_line(self) -> int:

@@ -46,7 +46,7 @@ def format_line(event: dict) -> str:
 
 def timeline(events: list[dict]) -> str:
     """`nexus show`'s view of the runs in `events`, safe to print on a terminal."""
-    from .timeline import timeline as run_timeline  # plans and figures: `nexus show` only
+    from .run_timeline import timeline as run_timeline  # plans, figures: for `nexus show`
 
     return printable(run_timeline(events))
 

@@ -24,8 +24,8 @@ from tinydb import TinyDB
 from nexus_ls.errors import NexusError
 
 from .events import FIELDS, make_event
-from .filters import event_query, has_text, parse_since
-from .index import JournalIndex, Query, index_path
+from .filters import event_query, parse_since
+from .index import JournalIndex, Query, StaleIndex, index_path
 from .lines import well_formed
 from .redact import Redactor
 from .storage import JsonLinesStorage
@@ -109,21 +109,23 @@ class Journal:
             raise ValueError(f"invalid limit {limit}: use 0 or more")
         if limit == 0:
             return
-        index, given = self._index(), 0
-        try:
-            for event in self._search(index, query, limit):
-                given += 1
-                yield event
-        except sqlite3.DatabaseError as exc:
-            if given or isinstance(exc, sqlite3.OperationalError):
-                raise NexusError(f"cannot search the journal's index {index.path}: {exc}") from None
-            # Damage that only a search reached: build the index again and search once more.
-            index.close()
-            index.remove()
+        given = 0
+        for attempt in (1, 2):
             index = self._index()
-            yield from self._search(index, query, limit)
-        finally:
-            index.close()
+            try:
+                for event in self._search(index, query, limit):
+                    given += 1
+                    yield event
+                return
+            except (sqlite3.DatabaseError, StaleIndex) as exc:
+                if given or attempt == 2 or isinstance(exc, sqlite3.OperationalError):
+                    raise NexusError(f"cannot search the journal {self.path}: {exc}") from None
+                # Damage only a search reached, or a file replaced meanwhile: once more.
+                if isinstance(exc, sqlite3.DatabaseError):
+                    index.close()
+                    index.remove()
+            finally:
+                index.close()
 
     def follow(
         self,
@@ -142,13 +144,16 @@ class Journal:
             if limit != 0:
                 yield from self._search(index, replace(query, until=mark), limit)
             while stop is None or not stop():
-                index.refresh()
+                try:
+                    index.refresh()
+                except sqlite3.Error as exc:
+                    raise NexusError(f"cannot follow the journal {self.path}: {exc}") from None
                 last = index.last_line
                 if last == mark:
                     time.sleep(poll)
                     continue
                 new = replace(query, after=mark, until=last)
-                yield from self._read(index.spans(new, by_line=True), query.needle)
+                yield from self._read(index, index.spans(new, by_line=True), query)
                 mark = last
 
     def catch_up(self) -> None:
@@ -156,7 +161,7 @@ class Journal:
         whole is left to a search); never fails, since nothing depends on it."""
         if not index_path(self.path).is_file():
             return
-        with suppress(sqlite3.Error, OSError), closing(JournalIndex(self.path)) as index:
+        with suppress(Exception), closing(JournalIndex(self.path)) as index:
             index.refresh()
 
     def _index(self) -> JournalIndex:
@@ -188,23 +193,28 @@ class Journal:
 
     def _search(self, index: JournalIndex, query: Query, limit: int | None) -> Iterator[dict]:
         if limit is None:
-            yield from self._read(index.spans(query), query.needle)
+            yield from self._read(index, index.spans(query), query)
             return
         newest: list[dict] = []
-        for event in self._read(index.spans(query, newest_first=True), query.needle):
+        for event in self._read(index, index.spans(query, newest_first=True), query):
             newest.append(event)
             if len(newest) == limit:
                 break
         yield from reversed(newest)
 
-    def _read(self, spans: Iterator[tuple[int, int, int]], needle: str | None) -> Iterator[dict]:
-        """The events at those places in the file; a needle is checked here, since the
-        index only narrows the lines down."""
+    def _read(
+        self, index: JournalIndex, spans: Iterator[tuple[int, int, int]], query: Query
+    ) -> Iterator[dict]:
+        """The events at those places in the file that match: the index only narrows the
+        lines down, so each line's own bytes are checked against the whole query."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return
         try:
+            stat = os.fstat(fd)
+            if index.identity not in (None, (stat.st_dev, stat.st_ino)):
+                raise StaleIndex("the journal was replaced during the search")
             for _line, start, size in spans:
                 raw = os.pread(fd, size + 1, start)
                 if raw[-1:] != b"\n":
@@ -213,7 +223,7 @@ class Journal:
                     event = json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(event, dict) and (needle is None or has_text(event, needle)):
+                if isinstance(event, dict) and well_formed(event) and query.matches(event):
                     yield event
         finally:
             os.close(fd)
