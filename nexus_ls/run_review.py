@@ -18,6 +18,7 @@ from nexus_ls.run_recovery import Damaged, Orphan, branch_head, find_leftover, r
 from nexus_ls.runs import DamagedRecord, NoSuchRun, RunRecord, RunStore, read_regular
 from nexus_ls.sandbox import AcceptIncomplete, Workspace, branch_name, discard, net_diff
 from nexus_ls.sandbox.accept import accept
+from nexus_ls.sandbox.worktree import release_worktree
 
 
 class Emit(Protocol):
@@ -92,6 +93,8 @@ class RunReview:
             raise
         record.review = "accepted"
         self.store.save(record)
+        with contextlib.suppress(NexusError, OSError):  # its change is in the tree: done
+            release_worktree(self.ws, record.id)
         files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
         event = self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
         self.memory.reviewed(record.id, record.task, "accepted", paths, [event["id"]])

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from nexus_ls.errors import NexusError
+from nexus_ls.sandbox.pool import park, pool_size, take
 from nexus_ls.sandbox.repo import Workspace, git, run_git
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -30,9 +31,11 @@ def worktree_path(ws: Workspace, run_id: str) -> Path:
 
 
 def create_worktree(ws: Workspace, run_id: str, base: str) -> Path:
-    """Make branch nexus/<run_id> at `base` and check it out in the run's worktree."""
+    """Make branch nexus/<run_id> at `base` and check it out in the run's worktree: a kept
+    one moved there when the pool has one (`pool.py`), else a new `git worktree add`."""
     path = worktree_path(ws, run_id)
     branch = branch_name(run_id)
+    pool_size()  # a bad setting is said now, before anything is made
     if _branch_exists(ws, branch):
         raise NexusError(
             f"branch {branch} already exists; discard that run first or use a new run id"
@@ -40,18 +43,31 @@ def create_worktree(ws: Workspace, run_id: str, base: str) -> Path:
     if path.exists():
         raise NexusError(f"{path} already exists; discard run {run_id} first")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if take(ws, path, branch, base):
+        return path
+    if path.exists():
+        raise NexusError(f"{path} is left from a kept worktree that could not be used; remove it")
     git(ws.root, "worktree", "add", "--quiet", "-b", branch, str(path), base)
     return path
 
 
+def release_worktree(ws: Workspace, run_id: str) -> bool:
+    """Keep a finished run's worktree for the next run if the pool has room (its branch
+    stays); True when it was kept."""
+    return park(ws, worktree_path(ws, run_id))
+
+
 def remove_worktree(ws: Workspace, run_id: str) -> None:
-    """Remove the run's worktree (even with uncommitted changes) and its branch.
+    """Remove the run's worktree (even with uncommitted changes) and its branch; the worktree
+    goes to the pool instead when it has room.
 
     Missing pieces are fine, so discarding a half-made or already-discarded run works.
     """
     path = worktree_path(ws, run_id)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         path.unlink()  # not a worktree NEXUS made: the entry goes, what a link names stays
+    elif path.exists() and park(ws, path):
+        pass  # kept for the next run, its HEAD detached from the branch deleted below
     elif path.exists():
         # `-f -f` also removes a locked worktree.
         result = run_git(ws.root, "worktree", "remove", "-f", "-f", str(path))

@@ -1,0 +1,204 @@
+"""Worktrees kept for the next run: a finished run's checkout moved to a new base and branch
+instead of a new one checked out from nothing.
+
+`git worktree add` writes every file of the tree: on a large repository that is most of a
+run's start. A kept worktree moved with `checkout -f -B` rewrites only the files that differ
+between the two commits, and `clean -ffdx` removes everything git does not track there
+(untracked and ignored files, nested repositories), so the run starts on exactly its base's
+files, as it would in a fresh checkout.
+
+A run's commands may have changed anything in their worktree, its `.git` file included, so
+nothing in it is trusted: the link between the checkout and git's metadata for it is written
+again from the common dir (which commands cannot write), and git runs with `GIT_DIR` and
+`GIT_WORK_TREE` set. Whatever fails on the way takes that worktree out of the pool; the run
+then gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from nexus_ls.errors import NexusError
+from nexus_ls.sandbox.repo import Workspace, run_git
+
+__all__ = ["POOL_ENV", "park", "pool_size", "pooled", "take"]
+
+POOL_ENV = "NEXUS_WORKTREE_POOL"
+DEFAULT_SIZE = 2
+MAX_SIZE = 64
+
+
+def pool_size(environ: Mapping[str, str] | None = None) -> int:
+    """How many finished runs' worktrees to keep: `NEXUS_WORKTREE_POOL`, 0 keeps none."""
+    text = (os.environ if environ is None else environ).get(POOL_ENV, "").strip()
+    if not text:
+        return DEFAULT_SIZE
+    if not text.isdigit() or int(text) > MAX_SIZE:
+        raise NexusError(
+            f"{POOL_ENV}={text!r} is not a number of worktrees to keep: use 0 to {MAX_SIZE}"
+        )
+    return int(text)
+
+
+def pool_dir(ws: Workspace) -> Path:
+    return ws.state_dir / "pool"
+
+
+def pooled(ws: Workspace) -> list[Path]:
+    """The kept worktrees, oldest first (one being claimed, `.`-named, is not among them)."""
+    folder = pool_dir(ws)
+    kept: list[tuple[float, Path]] = []
+    with suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            with suppress(OSError):  # taken by another run meanwhile
+                kept.append((entry.stat(follow_symlinks=False).st_mtime, Path(entry.path)))
+    return [path for _, path in sorted(kept)]
+
+
+def park(ws: Workspace, worktree: Path) -> bool:
+    """Keep a finished run's worktree for a later run, its HEAD detached so the run's branch
+    can be deleted; False (and the worktree left where it was, or gone) when the pool is
+    full, disabled or set wrongly, or the worktree cannot be kept."""
+    try:
+        size = pool_size()
+    except NexusError:
+        return False  # said when a run starts; removing the worktree as before is safe
+    if size == 0 or worktree.is_symlink() or not worktree.is_dir():
+        return False
+    if len(pooled(ws)) >= size:
+        return False
+    admin = _admin_dir(ws, worktree)
+    if admin is None:
+        return False
+    head = run_git(ws.root, "--git-dir", str(admin), "rev-parse", "--verify", "-q", "HEAD")
+    if head.status != 0:
+        return False
+    slot = pool_dir(ws) / worktree.name
+    slot.parent.mkdir(exist_ok=True)
+    try:
+        with _locked(admin):
+            os.rename(worktree, slot)
+            _link(admin, slot)
+            _git(admin, slot, "update-ref", "--no-deref", "HEAD", head.stdout.decode().strip())
+            os.utime(slot)  # the pool's order: when it was kept
+    except (NexusError, OSError):
+        _drop(ws, slot)  # unlocked now, so the prune forgets it
+        return False
+    return True
+
+
+def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
+    """Move a kept worktree to `worktree`, on a new `branch` at `base`, holding exactly the
+    base's files; False when the pool has none that could be moved (nothing left behind)."""
+    for slot in reversed(pooled(ws)):  # the newest first: the likeliest to be near `base`
+        admin = _admin_dir(ws, slot)
+        if admin is None:
+            _drop(ws, slot)
+            continue
+        claim = slot.with_name(f".{worktree.name}")  # private: no other run lists it
+        try:
+            os.rename(slot, claim)  # the claim: of two runs, one gets it
+        except OSError:
+            continue
+        try:
+            with _locked(admin):
+                _link(admin, claim)
+                _reset(admin, claim, branch, base)
+                os.rename(claim, worktree)
+                _link(admin, worktree)
+        except (NexusError, OSError):
+            _drop(ws, claim)
+            _drop(ws, worktree)
+            run_git(ws.root, "branch", "-D", "--quiet", branch)  # if the checkout made it
+            continue
+        return True
+    return False
+
+
+def _reset(admin: Path, worktree: Path, branch: str, base: str) -> None:
+    """Make the worktree hold `base` on `branch`, and nothing else."""
+    # Untracked files go first: a `.gitattributes` the last run left would steer the checkout.
+    _git(admin, worktree, "clean", "-q", "-ffdx")
+    _git(admin, worktree, "checkout", "-q", "-f", "-B", branch, base)
+    _git(admin, worktree, "clean", "-q", "-ffdx")
+    # `clean` never removes a `.git` inside a tracked folder; a fresh checkout has none.
+    for folder, dirs, files in os.walk(worktree):
+        if folder == str(worktree):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            continue
+        if ".git" in dirs or ".git" in files:
+            nested = Path(folder, ".git")
+            if nested.is_dir() and not nested.is_symlink():
+                shutil.rmtree(nested)
+            else:
+                nested.unlink()
+            dirs[:] = [d for d in dirs if d != ".git"]
+
+
+@contextmanager
+def _locked(admin: Path) -> Iterator[None]:
+    """Git's own worktree lock, held while the worktree moves: a `git worktree prune` from
+    another process must not take its metadata while the two disagree on where it is."""
+    lock = admin / "locked"
+    lock.write_text("moved by NEXUS\n", encoding="utf-8")
+    try:
+        yield
+    finally:
+        with suppress(OSError):
+            lock.unlink()
+
+
+def _admin_dir(ws: Workspace, worktree: Path) -> Path | None:
+    """Git's metadata folder for `worktree`, found from the common dir's side."""
+    wanted = str(worktree / ".git")
+    folder = ws.common_dir / "worktrees"
+    with suppress(OSError):
+        for admin in folder.iterdir():
+            with suppress(OSError):
+                if (admin / "gitdir").read_text(encoding="utf-8").strip() == wanted:
+                    return admin
+    return None
+
+
+def _link(admin: Path, worktree: Path) -> None:
+    """Point git's metadata at the worktree's place, and the worktree's `.git` at it, whatever
+    a command left there."""
+    (admin / "gitdir").write_text(f"{worktree / '.git'}\n", encoding="utf-8")
+    dotgit = worktree / ".git"
+    if dotgit.is_dir() and not dotgit.is_symlink():
+        shutil.rmtree(dotgit)
+    elif dotgit.exists() or dotgit.is_symlink():
+        dotgit.unlink()
+    dotgit.write_text(f"gitdir: {admin}\n", encoding="utf-8")
+
+
+def _git(admin: Path, worktree: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_DIR": str(admin), "GIT_WORK_TREE": str(worktree)}
+    result = run_git(worktree, *args, env=env)
+    if result.status != 0:
+        raise NexusError(f"git {args[0]} in a kept worktree failed: {result.stderr.strip()}")
+
+
+def _drop(ws: Workspace, worktree: Path) -> None:
+    """Remove a worktree that cannot be kept or reused (folders a run made unwritable too);
+    git forgets it at the next prune."""
+    if worktree.is_symlink():
+        worktree.unlink()
+    elif worktree.exists():
+        shutil.rmtree(worktree, onerror=_writable_then_retry)
+    run_git(ws.root, "worktree", "prune")
+
+
+def _writable_then_retry(function: Any, path: str, _info: Any) -> None:
+    with suppress(OSError):
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
