@@ -285,3 +285,26 @@ def test_catch_up_indexes_new_lines_but_never_builds_a_whole_index(path: Path) -
     with JournalIndex(path) as index:
         assert index.last_line == 507
         assert index.refresh() == 0
+
+
+def test_odd_characters_anywhere_are_searched_like_any_other(tmp_path: Path) -> None:
+    journal = journal_at(tmp_path / "journal.jsonl")
+    journal.log("INFO", "command", "out: a\x00bcdef", run="run-\udcff", data={"o": "x\x00yz"})
+    journal.log("INFO", "command", "plain", run="run-2", ts="2024-01-01T00:00:00.000Z")
+    assert [e["message"] for e in journal.query(grep="bcdef")] == ["out: a\x00bcdef"]
+    assert len(journal.query(grep="a\x00bc")) == 1  # data holds it as \\u0000: no match there
+    assert journal.query(grep="x\x00yz") == []
+    assert len(journal.query(run="run-\udcff")) == 1
+    assert [e["message"] for e in journal.query(run="run-")] == ["plain", "out: a\x00bcdef"]
+    assert journal.query(run="\udcff") == []
+
+
+def test_a_journal_replaced_while_a_search_reads_it_is_searched_again(path: Path) -> None:
+    journal = journal_at(path)
+    assert len(journal.query()) == 500
+    other = path.with_name("other.jsonl")
+    write_events(other, 500, start=5000, run="zz")  # the same layout, other events
+    stream = journal.events(run="r1")
+    os.replace(other, path)  # after the generator was made, before it reads
+    assert list(stream) == []
+    assert steps(journal.query(run="zz")) == list(range(5000, 5500))
