@@ -308,3 +308,12 @@ def test_a_journal_replaced_while_a_search_reads_it_is_searched_again(path: Path
     os.replace(other, path)  # after the generator was made, before it reads
     assert list(stream) == []
     assert steps(journal.query(run="zz")) == list(range(5000, 5500))
+
+
+def test_the_newest_matches_are_the_same_whichever_way_they_are_found(path: Path) -> None:
+    # Small limits are found by reading the newest lines, larger ones through the trigrams.
+    journal = journal_at(path)
+    every = by_scan(path, lambda e: e["data"]["word"] == "needle")
+    for limit in range(1, len(every) + 3):
+        assert steps(journal.query(grep="needle", limit=limit)) == every[-limit:]
+        assert steps(journal.query(grep="needle", level="info", limit=limit)) == every[-limit:]

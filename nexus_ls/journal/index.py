@@ -18,7 +18,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -338,13 +338,22 @@ class JournalIndex:
         return int(row[0]) if row else 0
 
     def spans(
-        self, query: Query, *, newest_first: bool = False, by_line: bool = False
+        self,
+        query: Query,
+        *,
+        newest_first: bool = False,
+        by_line: bool = False,
+        words: bool = True,
+        limit: int | None = None,
     ) -> Iterator[tuple[int, int, int]]:
-        """(line, start, size) of each line that may match, in time order (or file order)."""
-        where, values = query.where()
+        """(line, start, size) of each line that may match, in time order (or file order);
+        without `words` the needle is left to the caller, with `limit` only that many."""
+        where, values = (query if words else replace(query, needle=None)).where()
         way = "DESC" if newest_first else "ASC"
         order = f"e.line {way}" if by_line else f"e.ts {way}, e.line {way}"
         sql = f"SELECT e.line, e.start, e.size FROM events AS e WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
         with closing(self.db.execute(sql, values)) as cursor:
             while rows := cursor.fetchmany(1024):
                 yield from rows

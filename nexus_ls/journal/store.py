@@ -8,6 +8,7 @@ they read only the lines that match and hold none of the journal in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -33,6 +34,7 @@ from .storage import JsonLinesStorage
 __all__ = ["Journal", "parse_since"]
 
 JOURNAL_FILE = "journal.jsonl"
+PROBE = 50  # lines read per wanted match before a needle is asked of the trigram index
 
 
 class Journal:
@@ -195,6 +197,14 @@ class Journal:
         if limit is None:
             yield from self._read(index, index.spans(query), query)
             return
+        if query.needle is not None:
+            # A common needle matches most lines, and asking the trigram index for all of them
+            # costs more than reading the newest lines: look there first.
+            probe = index.spans(query, newest_first=True, words=False, limit=limit * PROBE)
+            found = list(itertools.islice(self._read(index, probe, query), limit))
+            if len(found) == limit:
+                yield from reversed(found)
+                return
         newest: list[dict] = []
         for event in self._read(index, index.spans(query, newest_first=True), query):
             newest.append(event)
