@@ -317,3 +317,13 @@ def test_the_newest_matches_are_the_same_whichever_way_they_are_found(path: Path
     for limit in range(1, len(every) + 3):
         assert steps(journal.query(grep="needle", limit=limit)) == every[-limit:]
         assert steps(journal.query(grep="needle", level="info", limit=limit)) == every[-limit:]
+
+
+def test_the_newest_by_time_are_found_even_far_back_in_the_file(tmp_path: Path) -> None:
+    journal = journal_at(tmp_path / "journal.jsonl")
+    journal.log("INFO", "tool", "needle, written late", step=1, ts="2030-01-01T00:00:00.000Z")
+    for n in range(2, 3000):
+        journal.log("INFO", "tool", "needle" if n % 7 == 0 else "hay", step=n,
+                    ts=f"2024-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}.000Z")  # fmt: skip
+    assert steps(journal.query(grep="needle", limit=1)) == [1]
+    assert steps(journal.query(grep="needle", limit=2)) == [2996, 1]

@@ -141,7 +141,9 @@ class Query:
         trigrams = _trigrams(self.needle)
         if trigrams:
             match = " AND ".join('"' + gram.replace('"', '""') + '"' for gram in trigrams)
-            parts.append("e.line IN (SELECT rowid FROM words WHERE words MATCH ?)")
+            # The bound inside too: the trigram index then reads only the lines after it.
+            above = f" AND rowid > {int(self.after)}" if self.after is not None else ""
+            parts.append(f"e.line IN (SELECT rowid FROM words WHERE words MATCH ?{above})")
             values.append(match)
         return " AND ".join(parts), values
 
@@ -324,6 +326,15 @@ class JournalIndex:
         """Complete lines of the log that are not well-formed events, skipped by every search."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'corrupt'").fetchone()
         return int(row[0]) if row else 0
+
+    def older_since(self, query: Query, line: int, ts: str) -> bool:
+        """Whether a line at or before `line` that the query's filters (but its needle)
+        accept has a timestamp at or after `ts`: then the newest matches cannot be told
+        from the lines after `line` alone."""
+        bare = replace(query, needle=None, after=None, until=query.until, since=None)
+        where, values = bare.where()
+        sql = f"SELECT 1 FROM events AS e WHERE {where} AND e.line <= ? AND e.ts >= ? LIMIT 1"
+        return self.db.execute(sql, [*values, line, ts]).fetchone() is not None
 
     @property
     def identity(self) -> tuple[int, int] | None:

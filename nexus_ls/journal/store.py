@@ -34,7 +34,7 @@ from .storage import JsonLinesStorage
 __all__ = ["Journal", "parse_since"]
 
 JOURNAL_FILE = "journal.jsonl"
-PROBE = 50  # lines read per wanted match before a needle is asked of the trigram index
+WINDOW = 50  # lines per wanted match in the first window a needle is looked for in
 
 
 class Journal:
@@ -197,20 +197,29 @@ class Journal:
         if limit is None:
             yield from self._read(index, index.spans(query), query)
             return
-        if query.needle is not None:
-            # A common needle matches most lines, and asking the trigram index for all of them
-            # costs more than reading the newest lines: look there first.
-            probe = index.spans(query, newest_first=True, words=False, limit=limit * PROBE)
-            found = list(itertools.islice(self._read(index, probe, query), limit))
-            if len(found) == limit:
-                yield from reversed(found)
-                return
-        newest: list[dict] = []
-        for event in self._read(index, index.spans(query, newest_first=True), query):
-            newest.append(event)
-            if len(newest) == limit:
-                break
-        yield from reversed(newest)
+        if query.needle is None:  # the time index gives the newest lines straight away
+            found = self._read(index, index.spans(query, newest_first=True), query)
+            yield from reversed(list(itertools.islice(found, limit)))
+            return
+        yield from reversed(self._newest(index, query, limit))
+
+    def _newest(self, index: JournalIndex, query: Query, limit: int) -> list[dict]:
+        """The newest `limit` matches of a needle, looked for among the last lines first,
+        in windows growing fourfold, so neither a needle in most lines (whose matches the
+        trigram index would list in full) nor a rare one costs a pass over everything."""
+        last = index.last_line if query.until is None else min(query.until, index.last_line)
+        window = limit * WINDOW
+        while True:
+            floor = max(last - window, query.after or 0)
+            part = replace(query, after=floor) if floor else query
+            spans = index.spans(part, newest_first=True)
+            found = list(itertools.islice(self._read(index, spans, query), limit))
+            if floor == (query.after or 0):
+                return found  # the window is everything the query may see
+            oldest = found[-1].get("ts") if len(found) == limit else None
+            if isinstance(oldest, str) and not index.older_since(query, floor, oldest):
+                return found
+            window *= 4
 
     def _read(
         self, index: JournalIndex, spans: Iterator[tuple[int, int, int]], query: Query
