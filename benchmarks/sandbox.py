@@ -3,30 +3,40 @@
 Run from the repository root: `python -m benchmarks.sandbox [--files N] [--repeats N]`.
 It builds a repository of N files in a temp folder, commits it, dirties about 1% of the
 files and adds 50 untracked ones, then prints median seconds per operation.
+
+`--growth 1000,10000,50000` prints instead how the costs a run meets grow with the
+repository: its snapshot, a fresh worktree, one from the pool, and one step's commit.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.table import print_table
 from nexus_ls.config import Limits, ModelSettings, RunSettings
+from nexus_ls.run_sandbox import make_sandbox
 from nexus_ls.sandbox import (
     NEXUS_IDENTITY,
     Workspace,
     create_worktree,
     open_workspace,
     remove_worktree,
+    worktree_path,
 )
 from nexus_ls.sandbox.accept import accept
+from nexus_ls.sandbox.commits import commit_step
+from nexus_ls.sandbox.pool import POOL_ENV
+from nexus_ls.sandbox.settings import SandboxSettings
 from nexus_ls.sandbox.snapshot import snapshot
 
 HEADER = ["operation", "median s", "raw git", "median s", "ratio (median of pairs)", "note"]
@@ -88,18 +98,110 @@ def sandbox_rows(ws: Workspace, repeats: int) -> list[list[object]]:
         _git(root, "branch", "-D", "--quiet", f"raw/{i}")
 
     snap = paired(lambda i: snapshot(ws), lambda i: _git(root, "stash", "create"), repeats)
-    tree = paired(
-        lambda i: create_worktree(ws, f"bench{i}", base),
-        raw_add,
-        repeats,
-        cleanup_nexus=lambda i: remove_worktree(ws, f"bench{i}"),
-        cleanup_raw=raw_remove,
-    )
+    with pool_of(0):
+        tree = paired(
+            lambda i: create_worktree(ws, f"bench{i}", base),
+            raw_add,
+            repeats,
+            cleanup_nexus=lambda i: remove_worktree(ws, f"bench{i}"),
+            cleanup_raw=raw_remove,
+        )
+    kept = raw_dir / "kept"
+    _git(root, "worktree", "add", "--quiet", "--detach", str(kept), base)
+
+    def raw_recycle(i: int) -> None:
+        _git(kept, "checkout", "--quiet", "-f", "-B", f"raw/{i}", base)
+        _git(kept, "clean", "--quiet", "-ffdx")
+
+    def raw_unbranch(i: int) -> None:
+        _git(kept, "checkout", "--quiet", "--detach")
+        _git(root, "branch", "-D", "--quiet", f"raw/{i}")
+
+    with pool_of(1):
+        create_worktree(ws, "bench-warm", base)
+        remove_worktree(ws, "bench-warm")  # the pool now holds one
+        pooled = paired(
+            lambda i: create_worktree(ws, f"bench{i}", base),
+            raw_recycle,
+            repeats,
+            cleanup_nexus=lambda i: remove_worktree(ws, f"bench{i}"),
+            cleanup_raw=raw_unbranch,
+        )
+        ready = paired(
+            lambda i: make_sandbox(ws, f"ready{i}", SandboxSettings(), lambda sha: None),
+            lambda i: _git(root, "stash", "create"),
+            repeats,
+            cleanup_nexus=lambda i: remove_worktree(ws, f"ready{i}"),
+        )
+    _git(root, "worktree", "remove", "--force", str(kept))
     return [
         ["snapshot()", snap[0], "git stash create", snap[1], snap[2],
          "stash create leaves out untracked files"],
-        ["create_worktree()", tree[0], "git worktree add", tree[1], tree[2], "disk-bound, noisy"],
+        ["create_worktree(), pool empty", tree[0], "git worktree add", tree[1], tree[2],
+         "disk-bound, noisy"],
+        ["create_worktree(), from the pool", pooled[0], "checkout -f -B; clean -ffdx",
+         pooled[1], pooled[2], f"{pooled[0] / tree[0]:.2f}x of a fresh one"],
+        ["run's sandbox ready, from the pool", ready[0], "git stash create", ready[1], ready[2],
+         "snapshot, policy, worktree, profile"],
     ]  # fmt: skip
+
+
+@contextmanager
+def pool_of(size: int) -> Iterator[None]:
+    """Run with the worktree pool at `size` (the setting is read from the environment)."""
+    before = os.environ.get(POOL_ENV)
+    os.environ[POOL_ENV] = str(size)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(POOL_ENV, None)
+        else:
+            os.environ[POOL_ENV] = before
+
+
+def growth_rows(sizes: list[int], repeats: int, folder: Path) -> list[list[object]]:
+    """For each repository size: snapshot, fresh and pooled worktree, one step's commit."""
+    rows: list[list[object]] = [
+        ["files", "snapshot s", "fresh worktree s", "pooled worktree s", "step commit s"]
+    ]
+    for files in sizes:
+        root = folder / f"repo-{files}"
+        root.mkdir()
+        make_repo(root, files)
+        rows.append([files, *growth_row(open_workspace(root), repeats)])
+        shutil.rmtree(root)
+    return rows
+
+
+def growth_row(ws: Workspace, repeats: int) -> list[float]:
+    snap = statistics.median(timed(lambda: snapshot(ws)) for _ in range(repeats))
+    base = snapshot(ws)
+    fresh, pooled, commits = [], [], []
+    with pool_of(0):
+        for i in range(repeats):
+            fresh.append(timed(lambda i=i: create_worktree(ws, f"fresh{i}", base)))
+            remove_worktree(ws, f"fresh{i}")
+    with pool_of(1):
+        create_worktree(ws, "warm", base)
+        remove_worktree(ws, "warm")  # the pool now holds one
+        for i in range(repeats):
+            pooled.append(timed(lambda i=i: create_worktree(ws, f"pooled{i}", base)))
+            if i < repeats - 1:
+                remove_worktree(ws, f"pooled{i}")
+    worktree = worktree_path(ws, f"pooled{repeats - 1}")
+    for i in range(repeats):
+        (worktree / "pkg000" / "mod000.py").write_text(f"# step {i}\n")
+        commits.append(
+            timed(lambda i=i: commit_step(worktree, "edit_file", "edit", "why", "bench", i))
+        )
+    return [snap, statistics.median(fresh), statistics.median(pooled), statistics.median(commits)]
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
 
 
 def accept_rows(ws: Workspace, repeats: int, changed: int = 100) -> list[list[object]]:
@@ -193,7 +295,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=40, help="steps of the scripted run")
+    parser.add_argument("--growth", help="repository sizes, comma list: the growth table only")
     args = parser.parse_args()
+    if args.growth:
+        sizes = [int(part) for part in args.growth.split(",") if part]
+        with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
+            print(f"median of {args.repeats}; ~1% of files modified, 50 untracked\n")
+            print_table(growth_rows(sizes, args.repeats, Path(tmp)))
+        return
     with tempfile.TemporaryDirectory(prefix="nexus-bench-") as tmp:
         root = Path(tmp) / "repo"
         root.mkdir()
