@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,11 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Tests press Ctrl-C on the processes they start. A background job of a non-interactive
+# shell starts with SIGINT ignored, and every child would inherit that (Python installs its
+# handler only where SIGINT is not ignored): handled here, children start with the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from scripted_model import ScriptedModel, Step  # noqa: E402
 
