@@ -6,14 +6,15 @@ file opened with O_APPEND: it costs the same at a hundred events and at a millio
 processes can append at once without losing or tearing a line, and an event is in the kernel's
 page cache (it survives `kill -9` of the writer) before `append` returns.
 
-Readers never lock. They parse only complete lines and remember how far they got, so a reader
-that polls pays only for what is new. A line still being written (no newline yet) waits for the
-next read; a line that is not a JSON object is skipped and counted, never the end of reading.
+`Journal` searches through the SQLite index (`index.py`), not through `read`, which is
+TinyDB's view of the file. Readers never lock. They parse only complete lines and remember how
+far they got, so a reader that polls pays only for what is new. A line still being written (no
+newline yet) waits for the next read; a line that is not a JSON object is skipped and counted,
+never the end of reading.
 """
 
 from __future__ import annotations
 
-import bisect
 import fcntl
 import gc
 import os
@@ -68,7 +69,6 @@ class JsonLinesStorage(Storage):
         self.corrupt = 0
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._local = threading.local()
         self._fd: int | None = self._open()
         self._reset(None)
 
@@ -78,20 +78,7 @@ class JsonLinesStorage(Storage):
         """All events so far, as `{"events": {"1": event, ...}}`; parses only new lines."""
         with self._read_lock:
             self._refresh()
-            self._local.mark = self._ids[-1] if self._ids else 0
             return {TABLE: dict(self._docs)}
-
-    @property
-    def snapshot_mark(self) -> int:
-        """The last document id in the snapshot this thread last read (0 if none)."""
-        return int(getattr(self._local, "mark", 0))
-
-    def events_after(self, doc_id: int) -> list[tuple[int, dict[str, Any]]]:
-        """Events with ids above `doc_id`, in file order: what a follower has not seen yet."""
-        with self._read_lock:
-            self._refresh()
-            start = bisect.bisect_right(self._ids, doc_id)
-            return [(n, self._docs[str(n)]) for n in self._ids[start:]]
 
     def _reset(self, identity: tuple[int, int] | None) -> None:
         self._identity = identity
