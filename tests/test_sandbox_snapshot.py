@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from helpers_git import (
@@ -11,6 +12,7 @@ from helpers_git import (
     make_repo,
     repo_state,
     run,
+    run_bytes,
     tree_files,
     tree_modes,
     write,
@@ -190,3 +192,32 @@ def test_users_checkout_is_a_linked_worktree(tmp_path: Path) -> None:
     assert tree_files(main, sha) == {"a.txt": b"feature work\n", "b.txt": b"staged in feature\n"}
     assert repo_state(main) == before_main
     assert repo_state(feature) == before_feature
+
+
+def test_tree_is_what_git_add_all_makes_of_a_copy(tmp_path: Path) -> None:
+    """Shapes `git status` names awkwardly: a file become a folder and a folder become a
+    file, a nested repository, a staged rename, line endings an attribute converts."""
+    root = make_repo(
+        tmp_path / "proj",
+        {"was_file": "f\n", "was_dir/a": "a\n", "was_dir/b": "b\n", "old.txt": "moved\n"},
+    )
+    (root / "was_file").unlink()
+    write(root, "was_file/inside.txt", "now a folder\n")
+    shutil.rmtree(root / "was_dir")
+    write(root, "was_dir", "now a file\n")
+    run(root, "mv", "old.txt", "new.txt")
+    write(root, ".gitattributes", "*.txt text eol=lf\n")
+    write(root, "crlf.txt", b"one\r\ntwo\r\n")
+    nested = make_repo(root / "nested", {"n.txt": "n\n"})
+    before = repo_state(root)
+
+    sha = snapshot(open_workspace(root))
+
+    assert repo_state(root) == before
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    run(copy, "add", "-A")
+    assert run(root, "rev-parse", f"{sha}^{{tree}}") == run(copy, "write-tree")
+    assert run_bytes(root, "show", f"{sha}:crlf.txt") == b"one\ntwo\n"
+    assert tree_modes(root, sha)["nested"] == "160000"  # a gitlink, as `add` makes it
+    assert nested.is_dir()

@@ -184,24 +184,32 @@ def head_commit(cwd: Path) -> str | None:
 
 def changed_files(worktree: Path, env: dict[str, str] | None = None) -> list[str]:
     """Paths with uncommitted changes (staged, unstaged or untracked) in the worktree."""
+    return sorted({path for _, path in status_entries(worktree, env)})
+
+
+def status_entries(worktree: Path, env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(status code, path) of each uncommitted change, as `git status --porcelain` gives
+    them: `??` for an untracked file (a nested repository ends in `/`), a rename or copy
+    twice (its new path, then its source under the same code)."""
     out = git_bytes(
         worktree, "status", "--porcelain", "-z", "--untracked-files=all",
         "--ignore-submodules=all", env=env,
     )  # fmt: skip
     fields = out.split(b"\0")
-    paths: set[str] = set()
+    entries: list[tuple[str, str]] = []
     i = 0
     while i < len(fields):
         entry = fields[i]
         i += 1
         if len(entry) < 4:
             continue
-        paths.add(os.fsdecode(entry[3:]))
+        code = entry[:2].decode("ascii", "replace")
+        entries.append((code, os.fsdecode(entry[3:])))
         if entry[:1] in (b"R", b"C"):
             # A rename or copy is followed by its source path.
-            paths.add(os.fsdecode(fields[i]))
+            entries.append((code, os.fsdecode(fields[i])))
             i += 1
-    return sorted(paths)
+    return entries
 
 
 def stage_paths(
