@@ -149,7 +149,8 @@ def find_leftover(ws: Workspace, store: RunStore, prefix: str) -> Damaged | Orph
 
 
 def remove_leftover(ws: Workspace, store: RunStore, entry: Damaged | Orphan) -> None:
-    """Remove the git state of a run that has no readable record (and that record)."""
-    remove_worktree(ws, entry.id)
+    """Remove the git state of a run that has no readable record (and that record); its
+    worktree is not kept for later runs, since nothing says how its commands were confined."""
+    remove_worktree(ws, entry.id, keep=False)
     if isinstance(entry, Damaged):
         store.remove(entry.id)

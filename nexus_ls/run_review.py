@@ -93,8 +93,9 @@ class RunReview:
             raise
         record.review = "accepted"
         self.store.save(record)
-        with contextlib.suppress(NexusError, OSError):  # its change is in the tree: done
-            release_worktree(self.ws, record.id)
+        if reusable(record):
+            with contextlib.suppress(NexusError, OSError):  # its change is in the tree: done
+                release_worktree(self.ws, record.id)
         files = f"{len(paths)} file{'' if len(paths) == 1 else 's'}"
         event = self.emit(record, "INFO", "run", f"run accepted: {files} changed", {"files": paths})
         self.memory.reviewed(record.id, record.task, "accepted", paths, [event["id"]])
@@ -119,7 +120,7 @@ class RunReview:
             self._discard(child, cleanup)
         head = self.head(record)
         diff = net_diff(self.ws, record.base, head) if record.base else ""
-        discard(self.ws, record.id)
+        discard(self.ws, record.id, keep=reusable(record))
         record.review = "discarded"
         self.store.save(record)
         event = self.emit(record, "INFO", "run", "run discarded: worktree and branch removed",
@@ -162,3 +163,11 @@ def changed_files(diff: str) -> list[str]:
     found = [line.split(" b/", 1)[1] for line in diff.splitlines()
              if line.startswith("diff --git a/") and " b/" in line]  # fmt: skip
     return list(dict.fromkeys(found))
+
+
+def reusable(record: RunRecord) -> bool:
+    """Whether a finished run's worktree may go to the pool for a later run. Only under
+    bubblewrap does every process of the run end with it (one pid namespace); under
+    Landlock, or with the sandbox off, one that detached itself may outlive the run and
+    still write into its worktree, which the pool would hand to the next run."""
+    return record.sandbox == "bwrap"

@@ -11,9 +11,12 @@ import pytest
 from helpers_git import commit_all, make_repo, repo_state, run, write
 
 from nexus_ls.errors import NexusError
+from nexus_ls.journal import Journal
 from nexus_ls.run_recovery import list_runs
+from nexus_ls.run_review import RunReview
+from nexus_ls.runs import RunRecord, RunStore
 from nexus_ls.sandbox import create_worktree, open_workspace, remove_worktree, worktree_path
-from nexus_ls.sandbox.pool import POOL_ENV, pool_size, pooled
+from nexus_ls.sandbox.pool import CLEAN_MARK, POOL_ENV, pool_size, pooled
 from nexus_ls.sandbox.repo import Workspace
 from nexus_ls.sandbox.worktree import release_worktree
 
@@ -212,3 +215,76 @@ def test_release_keeps_the_branch(repo: Path) -> None:
     remove_worktree(ws, "r1")  # later discarded: the branch goes, the kept worktree stays
     assert run(repo, "branch", "--list", "nexus/*") == ""
     assert len(pooled(ws)) == 1
+
+
+def test_a_worktree_in_the_pool_that_park_did_not_clean_is_not_used(repo: Path) -> None:
+    """Only `park` cleans: a worktree that reached the pool any other way (an older NEXUS,
+    a move by hand) is dropped, and the run gets a fresh checkout."""
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    (kept,) = pooled(ws)
+    admin = admin_of(ws, kept)
+    (admin / CLEAN_MARK).unlink()
+    write(kept, ".gitattributes", "* text eol=crlf\n")  # would steer the checkout
+    new = create_worktree(ws, "r2", base)
+    assert admin_of(ws, new) != admin and not admin.exists()
+    assert run(new, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+    assert pooled(ws) == []
+
+
+def test_a_run_id_already_in_the_pool_keeps_both(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    monkeypatch.setenv(POOL_ENV, "3")
+    for run_id in ("r1", "other"):
+        create_worktree(ws, run_id, base)
+    for run_id in ("r1", "other"):
+        remove_worktree(ws, run_id)
+    create_worktree(ws, "r1", base)  # the same id again, in the newest kept worktree
+    assert [p.name for p in pooled(ws)] == ["r1"]
+    remove_worktree(ws, "r1")
+    assert len(pooled(ws)) == 2
+    for kept in pooled(ws):
+        assert run(kept, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "kept"), [("bwrap", 1), ("landlock", 0), ("off", 0), (None, 0)]
+)
+def test_only_a_run_whose_processes_all_ended_with_it_is_kept(
+    repo: Path, sandbox: str | None, kept: int
+) -> None:
+    """Under Landlock or with the sandbox off, a process that detached itself may outlive
+    its run and go on writing into its worktree: that worktree must not be the next run's."""
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    store = RunStore(ws.state_dir)
+    review = RunReview(ws, store, Journal(ws.state_dir / "journal.jsonl"), emit=_emit)
+    for run_id in ("accepted", "discarded"):
+        create_worktree(ws, run_id, base)
+        store.save(
+            RunRecord(
+                id=run_id,
+                task="t",
+                status="succeeded",
+                branch=f"nexus/{run_id}",
+                base=base,
+                head=base,
+                sandbox=sandbox,
+            )  # fmt: skip
+        )
+    review.accept("accepted")
+    review.discard("discarded")
+    assert len(pooled(ws)) == 2 * kept
+    assert worktree_path(ws, "accepted").exists() == (not kept)  # else it stays till discarded
+    assert not worktree_path(ws, "discarded").exists()
+
+
+def _emit(
+    record: RunRecord, level: str, category: str, message: str, data: dict | None = None
+) -> dict:
+    return {"id": f"{record.id}-{category}"}

@@ -2,10 +2,13 @@
 instead of a new one checked out from nothing.
 
 `git worktree add` writes every file of the tree: on a large repository that is most of a
-run's start. A kept worktree moved with `checkout -f -B` rewrites only the files that differ
-between the two commits, and `clean -ffdx` removes everything git does not track there
-(untracked and ignored files, nested repositories), so the run starts on exactly its base's
-files, as it would in a fresh checkout.
+run's start. A worktree is cleaned when it is kept, once its run's processes are gone:
+`clean -ffdx` removes everything git does not track there (untracked and ignored files,
+nested repositories) and a sweep the `.git` of repositories inside tracked folders. The next
+run then only moves it, with `checkout -f -B` (which rewrites only the files that differ
+between the two commits) and one more `clean -ffdx` for what the last run's index held
+beyond its commits, so the run starts on exactly its base's files, as it would in a fresh
+checkout. Only a worktree `park` cleaned is used; any other is dropped.
 
 A run's commands may have changed anything in their worktree, its `.git` file included, so
 nothing in it is trusted: the link between the checkout and git's metadata for it is written
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -31,6 +35,7 @@ __all__ = ["POOL_ENV", "park", "pool_size", "pooled", "take"]
 POOL_ENV = "NEXUS_WORKTREE_POOL"
 DEFAULT_SIZE = 2
 MAX_SIZE = 64
+CLEAN_MARK = "nexus-kept"  # in git's metadata for the worktree, which no run can write
 
 
 def pool_size(environ: Mapping[str, str] | None = None) -> int:
@@ -81,15 +86,26 @@ def park(ws: Workspace, worktree: Path) -> bool:
     if head.status != 0:
         return False
     slot = pool_dir(ws) / worktree.name
+    if slot.exists() or slot.is_symlink():
+        slot = slot.with_name(f"{worktree.name}-{os.getpid()}-{time.monotonic_ns()}")
+    parking = slot.with_name(f".parking-{slot.name}")  # unlisted until it is clean
     slot.parent.mkdir(exist_ok=True)
+    place = worktree
     try:
         with _locked(admin):
-            os.rename(worktree, slot)
+            os.rename(worktree, parking)
+            place = parking
+            _link(admin, parking)
+            _git(admin, parking, "update-ref", "--no-deref", "HEAD", head.stdout.decode().strip())
+            _clean(admin, parking)
+            os.rename(parking, slot)
+            place = slot
             _link(admin, slot)
-            _git(admin, slot, "update-ref", "--no-deref", "HEAD", head.stdout.decode().strip())
+            (admin / CLEAN_MARK).write_text("cleaned when kept\n", encoding="utf-8")
             os.utime(slot)  # the pool's order: when it was kept
     except (NexusError, OSError):
-        _drop(ws, slot)  # unlocked now, so the prune forgets it
+        if place != worktree:
+            _drop(ws, place)  # unlocked now, so the prune forgets it
         return False
     return True
 
@@ -99,8 +115,8 @@ def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
     base's files; False when the pool has none that could be moved (nothing left behind)."""
     for slot in reversed(pooled(ws)):  # the newest first: the likeliest to be near `base`
         admin = _admin_dir(ws, slot)
-        if admin is None:
-            _drop(ws, slot)
+        if admin is None or not (admin / CLEAN_MARK).is_file():
+            _drop(ws, slot)  # not kept by `park`, or not cleaned when it was
             continue
         claim = slot.with_name(f".{worktree.name}")  # private: no other run lists it
         try:
@@ -109,8 +125,11 @@ def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
             continue
         try:
             with _locked(admin):
+                (admin / CLEAN_MARK).unlink()  # in use from here on
                 _link(admin, claim)
-                _reset(admin, claim, branch, base)
+                _git(admin, claim, "checkout", "-q", "-f", "-B", branch, base)
+                # What the last run's index held beyond its commits, a checkout leaves.
+                _git(admin, claim, "clean", "-q", "-ffdx")
                 os.rename(claim, worktree)
                 _link(admin, worktree)
         except (NexusError, OSError):
@@ -122,11 +141,9 @@ def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
     return False
 
 
-def _reset(admin: Path, worktree: Path, branch: str, base: str) -> None:
-    """Make the worktree hold `base` on `branch`, and nothing else."""
-    # Untracked files go first: a `.gitattributes` the last run left would steer the checkout.
-    _git(admin, worktree, "clean", "-q", "-ffdx")
-    _git(admin, worktree, "checkout", "-q", "-f", "-B", branch, base)
+def _clean(admin: Path, worktree: Path) -> None:
+    """Leave only what git tracks there: a run's last commands wrote what they liked."""
+    # Before any checkout: a `.gitattributes` the last run left would steer it.
     _git(admin, worktree, "clean", "-q", "-ffdx")
     # `clean` never removes a `.git` inside a tracked folder; a fresh checkout has none.
     for folder, dirs, files in os.walk(worktree):

@@ -27,9 +27,10 @@ def changed_paths(ws: Workspace, base: str, head: str) -> list[str]:
     return [os.fsdecode(name) for name in out.split(b"\0") if name]
 
 
-def discard(ws: Workspace, run_id: str) -> None:
-    """Drop the run's worktree and branch; the journal keeps its diff."""
-    remove_worktree(ws, run_id)
+def discard(ws: Workspace, run_id: str, keep: bool = True) -> None:
+    """Drop the run's worktree and branch; the journal keeps its diff. `keep` False: the
+    worktree is removed, never kept for the next run."""
+    remove_worktree(ws, run_id, keep)
 
 
 def blob_text(ws: Workspace, rev: str, path: str) -> str | None:

@@ -57,16 +57,16 @@ def release_worktree(ws: Workspace, run_id: str) -> bool:
     return park(ws, worktree_path(ws, run_id))
 
 
-def remove_worktree(ws: Workspace, run_id: str) -> None:
+def remove_worktree(ws: Workspace, run_id: str, keep: bool = True) -> None:
     """Remove the run's worktree (even with uncommitted changes) and its branch; the worktree
-    goes to the pool instead when it has room.
+    goes to the pool instead when it has room and `keep` allows.
 
     Missing pieces are fine, so discarding a half-made or already-discarded run works.
     """
     path = worktree_path(ws, run_id)
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         path.unlink()  # not a worktree NEXUS made: the entry goes, what a link names stays
-    elif path.exists() and park(ws, path):
+    elif path.exists() and keep and park(ws, path):
         pass  # kept for the next run, its HEAD detached from the branch deleted below
     elif path.exists():
         # `-f -f` also removes a locked worktree.
