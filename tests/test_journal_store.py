@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from nexus_ls.journal import Journal, Redactor, parse_since
+from nexus_ls.journal import index as index_module
+from nexus_ls.journal.index import index_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,6 +204,24 @@ def test_follow_yields_existing_then_events_from_another_process(journal: Journa
     assert arrived is not None and arrived["message"] == "from the child"
     assert arrived["step"] == 2
     stream.close()
+
+
+def test_follow_waits_without_the_index_lock_while_nothing_is_appended(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follower polls five times a second for as long as it lives; it must not hold up
+    the processes that write the index (a run's end, another search) while nothing comes."""
+    monkeypatch.setattr(index_module, "WAIT_MS", 100)  # a wait for the lock fails at once
+    polls = itertools.count()
+    stream = journal.follow(poll=0.001, stop=lambda: next(polls) > 50)
+    assert len([next(stream) for _ in range(8)]) == 8
+    holder = sqlite3.connect(index_path(journal.path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process filling the index
+    try:
+        assert list(stream) == []  # 50 polls, none of them waiting for the lock
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def test_follow_with_limit_starts_from_the_newest(journal: Journal) -> None:

@@ -141,11 +141,17 @@ class Journal:
         query = event_query(**filters)
         if limit is not None and limit < 0:
             raise ValueError(f"invalid limit {limit}: use 0 or more")
+        seen = _file_state(self.path)  # before the index is read: no append slips between
         with closing(self._index()) as index:
             mark = index.last_line
             if limit != 0:
                 yield from self._search(index, replace(query, until=mark), limit)
             while stop is None or not stop():
+                now = _file_state(self.path)
+                if now == seen:  # nothing appended: no need for the index's write lock
+                    time.sleep(poll)
+                    continue
+                seen = now
                 try:
                     index.refresh()
                 except sqlite3.Error as exc:
@@ -255,3 +261,12 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _file_state(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when a line is appended, or the file replaced or rewritten."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
