@@ -9,21 +9,21 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nexus_ls import __version__
 from nexus_ls.acp import add_acp_parser
-from nexus_ls.cli_memory import add_memory_parser
 from nexus_ls.errors import NexusError
 from nexus_ls.journal import CATEGORIES, Journal, format_line, json_safe, parse_since, printable
-from nexus_ls.runs import NoSuchRun, RunRecord, RunStore
 from nexus_ls.sandbox.repo import Workspace, git, open_workspace
 
 if TYPE_CHECKING:
     from nexus_ls.run_recovery import Damaged, Orphan
+    from nexus_ls.runs import RunRecord
 
 # Each command imports what only it needs when it runs, and the parser builds the flags of
 # the command asked for only: `nexus log` starts in a fraction of what `nexus run` needs.
@@ -62,6 +62,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
+        if only not in (None, name):
+            return cast(argparse.ArgumentParser, _Unasked())
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("-C", dest="dir", default=".", help="the workspace (default: here)")
         return p
@@ -103,12 +105,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--run")
     p.add_argument("--format", required=True, choices=("jsonl", "md", "html"))
     p.add_argument("-o", dest="output", help="file to write (default: stdout)")
-    add_memory_parser(command)
-    add_acp_parser(sub, flags=only in (None, "acp"))
-    sub.add_parser(
-        "serve", help="the language server on stdio", description="the language server on stdio"
-    )
+    if only in (None, "memory"):
+        from nexus_ls.cli_memory import add_memory_parser
+
+        add_memory_parser(command)
+    if only in (None, "acp"):
+        add_acp_parser(sub)
+    if only in (None, "serve"):
+        sub.add_parser(
+            "serve", help="the language server on stdio", description="the language server on stdio"
+        )
     return parser
+
+
+class _Unasked:
+    """The parser of a command other than the one asked for: whatever is added to it is
+    dropped, so building `nexus log`'s parser costs `log`'s flags only."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NexusError as exc:
         print(f"nexus: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
+    except BrokenPipeError:  # `nexus log | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        os.close(devnull)
         return 0
 
 
@@ -255,6 +273,7 @@ def for_terminal(diff: str) -> str:
 
 def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
     from nexus_ls.run_recovery import list_runs
+    from nexus_ls.runs import RunRecord
 
     listed = list_runs(ws)
     if args.json:
@@ -275,6 +294,8 @@ def cmd_runs(ws: Workspace, args: argparse.Namespace) -> int:
 
 def in_tree_order(listed: Sequence[RunRecord | Damaged | Orphan]) -> list[Any]:
     """Newest first, each run's sub-agents under it in the order they were spawned."""
+    from nexus_ls.runs import RunRecord
+
     children: dict[str, list[RunRecord]] = {}
     for r in listed:
         if isinstance(r, RunRecord) and r.parent:
@@ -360,6 +381,7 @@ def cmd_accept(ws: Workspace, args: argparse.Namespace) -> int:
 
 
 def cmd_discard(ws: Workspace, args: argparse.Namespace) -> int:
+    from nexus_ls.runs import RunRecord
     from nexus_ls.supervisor import Supervisor
 
     entry = Supervisor(ws).discard(args.run)
@@ -373,6 +395,8 @@ def cmd_discard(ws: Workspace, args: argparse.Namespace) -> int:
 def journaled_run(ws: Workspace, prefix: str) -> str:
     """The run whose events to read: a record's id (damaged records too), or the id of a
     run whose record is gone but whose events the journal holds."""
+    from nexus_ls.runs import NoSuchRun, RunStore
+
     try:
         return RunStore(ws.state_dir).match(prefix)  # its ids only: nothing to recover
     except NoSuchRun:
@@ -404,19 +428,22 @@ def cmd_log(ws: Workspace, args: argparse.Namespace) -> int:
     journal = Journal.for_state_dir(ws.state_dir)
     filters = log_filters(ws, args)
 
-    def show(event: dict[str, Any]) -> None:
-        line = json_safe(json.dumps(event, ensure_ascii=False)) if args.json else format_line(event)
-        print(line, flush=True)
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
+    def line(event: dict[str, Any]) -> str:
+        return json_safe(encode(event)) + "\n" if args.json else format_line(event) + "\n"
 
     if args.follow:
         try:
             for event in journal.follow(**filters):
-                show(event)
+                sys.stdout.write(line(event))
+                sys.stdout.flush()  # each as it comes
         except KeyboardInterrupt:
             return 0
         return 0
-    for event in journal.query(**filters, limit=args.limit):
-        show(event)
+    for event in journal.events(**filters, limit=args.limit):
+        sys.stdout.write(line(event))
+    sys.stdout.flush()  # a closed pipe is said here, while main still listens for it
     if journal.skipped:
         count = journal.skipped
         what = "lines that are not" if count > 1 else "line that is not a"

@@ -308,3 +308,29 @@ def test_follow_prints_events_of_a_later_run(tmp_path: Path) -> None:
     finally:
         follower.kill()
         follower.wait()
+
+
+def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path: Path) -> None:
+    """`nexus log | head`: output is no longer flushed per event, so the closed pipe
+    shows up at the end; it must still end with exit 0 and no traceback."""
+    from nexus_ls.journal import Journal, Redactor
+
+    repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
+    journal = Journal(repo / ".git" / "nexus" / "journal.jsonl", Redactor({}))
+    for n in range(3000):  # far more than a pipe holds
+        journal.log("INFO", "tool", f"event {n} " + "x" * 100, run="20240101-aaa")
+    journal.close()
+    reader = subprocess.Popen(["head", "-c", "100"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    search = subprocess.run(
+        [*nexus_command(), "log", "--json"],
+        cwd=repo,
+        env=clean_env(),
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    got = reader.communicate(timeout=60)[0]
+    assert got.startswith(b'{"id": ')
+    assert search.returncode == 0
+    assert search.stderr == ""

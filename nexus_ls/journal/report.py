@@ -7,7 +7,6 @@ hold model output and command output that may contain markup.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable
 
@@ -108,6 +107,8 @@ pre { margin: 4px 0; max-height: 30em; overflow: auto; background: #f8f8f8; padd
 
 
 def _html(events: list[dict]) -> str:
+    import html  # here: only an HTML export needs it
+
     rows = []
     for event in events:
         data = event.get("data") or {}
