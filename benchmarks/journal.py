@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -83,6 +84,12 @@ WORDS = (
 )
 NEXUS = Path(sys.executable).with_name("nexus")
 TIME = "/usr/bin/time"  # GNU time: wall time and peak memory of one process
+# Children run as an installed NEXUS does, with its bytecode cached (pip compiles it when
+# it installs): a machine that sets PYTHONDONTWRITEBYTECODE would time the compiler too.
+# Unbuffered output would time one write per line.
+CHILD_ENV = {
+    k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+}
 
 
 def text(rng: random.Random, size: int) -> str:
@@ -200,7 +207,10 @@ def timed_child(command: Sequence[str], cwd: Path) -> tuple[float, float, str]:
     with tempfile.NamedTemporaryFile("r") as report:
         start = time.perf_counter()
         child = subprocess.run(
-            [TIME, "-f", "%M", "-o", report.name, *command], cwd=cwd, capture_output=True
+            [TIME, "-f", "%M", "-o", report.name, *command],
+            cwd=cwd,
+            capture_output=True,
+            env=CHILD_ENV,
         )
         seconds = time.perf_counter() - start
         if child.returncode not in (0, 1):  # grep -c exits 1 when nothing matches

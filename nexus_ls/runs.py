@@ -12,7 +12,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import time
@@ -42,6 +41,8 @@ def new_run_id() -> str:
     ms = max(int(time.time() * 1000), _last_ms + 1)  # strictly rising within a process
     _last_ms = ms
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ms // 1000))
+    import secrets  # here: reading runs (`nexus log --run`) never loads OpenSSL for it
+
     return f"{stamp}{ms % 1000:03d}-{secrets.token_hex(2)}"
 
 
