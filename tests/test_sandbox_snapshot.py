@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from helpers_git import (
     commit_all,
     disk_files,
@@ -18,8 +19,9 @@ from helpers_git import (
     write,
 )
 
+from nexus_ls.errors import NexusError
 from nexus_ls.sandbox import open_workspace
-from nexus_ls.sandbox.snapshot import snapshot
+from nexus_ls.sandbox.snapshot import snapshot, take_snapshot
 
 
 def parents(root: Path, sha: str) -> list[str]:
@@ -221,3 +223,51 @@ def test_tree_is_what_git_add_all_makes_of_a_copy(tmp_path: Path) -> None:
     assert run_bytes(root, "show", f"{sha}:crlf.txt") == b"one\ntwo\n"
     assert tree_modes(root, sha)["nested"] == "160000"  # a gitlink, as `add` makes it
     assert nested.is_dir()
+
+
+def test_sparse_checkout_keeps_the_entries_outside_it(tmp_path: Path) -> None:
+    """Files outside a sparse checkout are not on disk but are the user's: the snapshot
+    keeps them as the index has them, with what the user staged there."""
+    root = make_repo(tmp_path / "proj", {"in/a": "a\n", "out/b": "b\n"})
+    write(root, "out/b", "b2\n")
+    write(root, "out/new", "n\n")
+    commit_all(root, "second")
+    run(root, "sparse-checkout", "set", "in")
+    run(root, "reset", "--quiet", "--soft", "HEAD~1")  # out/ staged, and not on disk
+    write(root, "in/a", "a2\n")
+    assert not (root / "out").exists()
+    sha = snapshot(open_workspace(root))
+    assert tree_files(root, sha) == {"in/a": b"a2\n", "out/b": b"b2\n", "out/new": b"n\n"}
+
+
+def test_a_rename_git_status_sees_in_the_working_tree(tmp_path: Path) -> None:
+    """`git add -N` then a move: status names the rename in its second column, with the
+    source after it; taking that source for an entry of its own once staged the wrong
+    path (here an ignored file holding a secret)."""
+    root = make_repo(tmp_path / "proj", {"abc.env": "l1\nl2\nl3\nl4\n", ".gitignore": "/.env\n"})
+    write(root, ".env", "SECRET=1\n")
+    (root / "abc.env").rename(root / "renamed.env")
+    run(root, "add", "-N", "renamed.env")
+    assert run(root, "status", "--porcelain") == " R abc.env -> renamed.env"
+    snapped = take_snapshot(open_workspace(root), sensitive=(".env",))
+    assert tree_files(root, snapped.sha) == {
+        "renamed.env": b"l1\nl2\nl3\nl4\n",
+        ".gitignore": b"/.env\n",
+    }
+
+
+def test_a_tracked_file_become_a_repository_is_its_gitlink(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "proj", {"sub": "a file first\n", "a.txt": "a\n"})
+    (root / "sub").unlink()
+    make_repo(root / "sub", {"x.txt": "x\n"})
+    sha = snapshot(open_workspace(root))
+    assert tree_modes(root, sha) == {"a.txt": "100644", "sub": "160000"}
+
+
+def test_a_path_git_refuses_is_said_not_dropped(tmp_path: Path) -> None:
+    """`update-index` only warns of a name git will not have (and exits 0): the snapshot
+    must not leave the file out without a word."""
+    root = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
+    write(root, "GIT~1", "a name Windows would take for .git\n")
+    with pytest.raises(NexusError, match="invalid path 'GIT~1'"):
+        snapshot(open_workspace(root))

@@ -204,8 +204,9 @@ def status_entries(worktree: Path, env: dict[str, str] | None = None) -> list[tu
             continue
         code = entry[:2].decode("ascii", "replace")
         entries.append((code, os.fsdecode(entry[3:])))
-        if entry[:1] in (b"R", b"C"):
-            # A rename or copy is followed by its source path.
+        if entry[0:1] in (b"R", b"C") or entry[1:2] in (b"R", b"C"):
+            # A rename or copy, staged or (from an intent-to-add entry) in the worktree, is
+            # followed by its source path.
             entries.append((code, os.fsdecode(fields[i])))
             i += 1
     return entries

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,23 +110,44 @@ def _write_tree(
 def _add_all(ws: Workspace, env: dict[str, str], sensitive: Sequence[str]) -> list[str]:
     """`git add -A` of what changed, but for untracked files matching `sensitive`;
     returns those."""
-    entries = status_entries(ws.root, env)
+    # What is staged already is in the copied index; only what the working tree holds
+    # beyond it (status's second column, `?` for untracked) is staged here. That also
+    # keeps an entry git must not look at on disk (skip-worktree) as the index has it.
+    entries = [(code, path) for code, path in status_entries(ws.root, env) if code[1] != " "]
     left_out = sorted(
         path for code, path in entries if code == "??" and looks_sensitive(path, sensitive)
     )
     changed = sorted({path for _, path in entries} - set(left_out))
-    _stage(ws.root, changed, env)
+    # A tracked path that is a folder now (a file replaced by a repository, say) is one
+    # update-index would drop: `add` makes the gitlink, or says why it cannot.
+    folders = {path for code, path in entries if code != "??" and _is_folder(ws.root / path)}
+    _stage(ws.root, changed, env, plain=not folders)
     return left_out
 
 
-def _stage(root: Path, paths: list[str], env: dict[str, str]) -> None:
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _stage(root: Path, paths: list[str], env: dict[str, str], plain: bool) -> None:
     """Stage `paths` with `update-index`, which takes them as plain names (`add` matches
     each as a pathspec against every index entry: 3-4x slower on a large tree). It
-    applies the same attributes and filters, and a nested repository becomes the same
-    gitlink; whatever it refuses goes through `add`, whose error is the clearer one."""
+    applies the same attributes and filters, a nested repository becomes the same gitlink,
+    and entries outside a sparse checkout stay. Whatever it refuses or skips (a path git
+    will not have, which it only warns of) goes through `add`, whose error is the clear
+    one; so does everything when `plain` is False."""
     if not paths:
         return
-    names = b"\0".join(os.fsencode(path.rstrip("/")) for path in paths) + b"\0"
-    command = ("update-index", "--add", "--remove", "--replace", "-z", "--stdin")
-    if run_git(root, *command, env=env, stdin=names).status != 0:
-        stage_paths(root, paths, env)
+    if plain:
+        names = b"\0".join(os.fsencode(path.rstrip("/")) for path in paths) + b"\0"
+        command = (
+            "update-index", "--add", "--remove", "--replace", "--ignore-skip-worktree-entries",
+            "-z", "--stdin",
+        )  # fmt: skip
+        result = run_git(root, *command, env=env, stdin=names)
+        if result.status == 0 and "Ignoring path" not in result.stderr:
+            return
+    stage_paths(root, paths, env)
