@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from nexus_ls.run_recovery import list_runs
 from nexus_ls.run_review import RunReview
 from nexus_ls.runs import RunRecord, RunStore
 from nexus_ls.sandbox import create_worktree, open_workspace, remove_worktree, worktree_path
+from nexus_ls.sandbox import pool as pool_module
 from nexus_ls.sandbox.pool import CLEAN_MARK, POOL_ENV, pool_size, pooled
 from nexus_ls.sandbox.repo import Workspace
 from nexus_ls.sandbox.worktree import release_worktree
@@ -288,3 +290,55 @@ def _emit(
     record: RunRecord, level: str, category: str, message: str, data: dict | None = None
 ) -> dict:
     return {"id": f"{record.id}-{category}"}
+
+
+def worktrees_git_knows(repo: Path) -> int:
+    return run(repo, "worktree", "list", "--porcelain").count("worktree ")
+
+
+def test_a_park_interrupted_while_it_cleans_leaves_nothing_behind(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+
+    def interrupted(admin: Path, worktree: Path) -> None:
+        raise KeyboardInterrupt  # Ctrl-C during the slowest part of keeping it
+
+    monkeypatch.setattr(pool_module, "_clean", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        remove_worktree(ws, "r1")
+    assert list((ws.state_dir / "pool").iterdir()) == []
+    assert not worktree_path(ws, "r1").exists()
+    remove_worktree(ws, "r1")  # the user discards again: the branch goes too
+    assert worktrees_git_knows(repo) == 1
+    assert run(repo, "branch", "--list", "nexus/*") == ""
+
+
+def test_what_a_killed_process_left_under_a_private_name_is_swept(repo: Path) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    (kept,) = pooled(ws)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid no process has now
+    kept.rename(kept.with_name(f".parking-r1-{gone.pid}"))
+    assert worktrees_git_knows(repo) == 2
+    create_worktree(ws, "r2", base)
+    assert [p.name for p in (ws.state_dir / "pool").iterdir()] == []
+    assert worktrees_git_knows(repo) == 2  # the user's and r2's
+
+
+def test_a_kept_worktree_another_process_is_moving_is_left_alone(repo: Path) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    (kept,) = pooled(ws)
+    admin = admin_of(ws, kept)
+    (admin / "locked").write_text("moved by NEXUS\n")  # another process, mid-move
+    new = create_worktree(ws, "r2", base)
+    assert admin_of(ws, new) != admin  # a fresh checkout instead
+    assert pooled(ws) == [kept] and (admin / CLEAN_MARK).is_file()

@@ -36,6 +36,8 @@ POOL_ENV = "NEXUS_WORKTREE_POOL"
 DEFAULT_SIZE = 2
 MAX_SIZE = 64
 CLEAN_MARK = "nexus-kept"  # in git's metadata for the worktree, which no run can write
+PARKING, CLAIM = ".parking-", ".claim-"  # private names: `-<pid>` ends them
+STALE_LOCK_S = 60
 
 
 def pool_size(environ: Mapping[str, str] | None = None) -> int:
@@ -88,7 +90,7 @@ def park(ws: Workspace, worktree: Path) -> bool:
     slot = pool_dir(ws) / worktree.name
     if slot.exists() or slot.is_symlink():
         slot = slot.with_name(f"{worktree.name}-{os.getpid()}-{time.monotonic_ns()}")
-    parking = slot.with_name(f".parking-{slot.name}")  # unlisted until it is clean
+    parking = slot.with_name(f"{PARKING}{slot.name}-{os.getpid()}")  # unlisted until clean
     slot.parent.mkdir(exist_ok=True)
     place = worktree
     try:
@@ -98,27 +100,32 @@ def park(ws: Workspace, worktree: Path) -> bool:
             _link(admin, parking)
             _git(admin, parking, "update-ref", "--no-deref", "HEAD", head.stdout.decode().strip())
             _clean(admin, parking)
-            os.rename(parking, slot)
+            (admin / CLEAN_MARK).write_text("cleaned when kept\n", encoding="utf-8")
+            os.utime(parking)  # the pool's order: when it was kept
+            os.rename(parking, slot)  # listed from here on; a run waits for the lock
             place = slot
             _link(admin, slot)
-            (admin / CLEAN_MARK).write_text("cleaned when kept\n", encoding="utf-8")
-            os.utime(slot)  # the pool's order: when it was kept
-    except (NexusError, OSError):
+    except BaseException as exc:
         if place != worktree:
             _drop(ws, place)  # unlocked now, so the prune forgets it
-        return False
+        if isinstance(exc, NexusError | OSError):
+            return False
+        raise  # interrupted: nothing of it is left in the pool
     return True
 
 
 def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
     """Move a kept worktree to `worktree`, on a new `branch` at `base`, holding exactly the
     base's files; False when the pool has none that could be moved (nothing left behind)."""
+    _sweep(ws)
     for slot in reversed(pooled(ws)):  # the newest first: the likeliest to be near `base`
         admin = _admin_dir(ws, slot)
+        if admin is not None and _moving(admin):
+            continue  # being kept or taken right now, by another process
         if admin is None or not (admin / CLEAN_MARK).is_file():
             _drop(ws, slot)  # not kept by `park`, or not cleaned when it was
             continue
-        claim = slot.with_name(f".{worktree.name}")  # private: no other run lists it
+        claim = slot.with_name(f"{CLAIM}{worktree.name}-{os.getpid()}")  # no other run lists it
         try:
             os.rename(slot, claim)  # the claim: of two runs, one gets it
         except OSError:
@@ -132,13 +139,46 @@ def take(ws: Workspace, worktree: Path, branch: str, base: str) -> bool:
                 _git(admin, claim, "clean", "-q", "-ffdx")
                 os.rename(claim, worktree)
                 _link(admin, worktree)
-        except (NexusError, OSError):
+        except BaseException as exc:
             _drop(ws, claim)
             _drop(ws, worktree)
             run_git(ws.root, "branch", "-D", "--quiet", branch)  # if the checkout made it
-            continue
+            if isinstance(exc, NexusError | OSError):
+                continue
+            raise
         return True
     return False
+
+
+def _moving(admin: Path) -> bool:
+    """Whether git's lock on the worktree says another process is moving it now; a lock
+    older than a minute is one a killed process left."""
+    try:
+        return time.time() - (admin / "locked").stat().st_mtime < STALE_LOCK_S
+    except OSError:
+        return False
+
+
+def _sweep(ws: Workspace) -> None:
+    """Drop what a process killed while it kept or took a worktree left under its private
+    name (which carries its pid), so no worktree is lost for good."""
+    with suppress(OSError):
+        for entry in os.scandir(pool_dir(ws)):
+            if entry.name.startswith((PARKING, CLAIM)) and not _alive(entry.name):
+                _drop(ws, Path(entry.path))
+
+
+def _alive(private_name: str) -> bool:
+    pid = private_name.rsplit("-", 1)[-1]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: alive
+    return True
 
 
 def _clean(admin: Path, worktree: Path) -> None:
