@@ -73,14 +73,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--file", help="a file the task is about (its text goes to the agent)")
     p.add_argument("--lines", help="A:B, the lines of --file the task is about")
     run_flags(p, "run")
-    p = sub.add_parser(
-        "demo",
-        help="a real agent run on a small example project",
-        description="Copy an example project with a failing test to a new git repository, "
-        'run `nexus run "fix the failing test"` on it, then show the branch, diff and journal.',
-    )
-    p.add_argument("--dir", dest="target", help="where to put the project (default: a temp dir)")
-    run_flags(p, "demo")
+    if only in (None, "demo"):
+        p = sub.add_parser(
+            "demo",
+            help="a real agent run on a small example project",
+            description="Copy an example project with a failing test to a new git repository, "
+            'run `nexus run "fix the failing test"` on it, then show the branch, diff and '
+            "journal.",
+        )
+        where = "where to put the project (default: a temp dir)"
+        p.add_argument("--dir", dest="target", help=where)
+        run_flags(p, "demo")
     p = command("runs", "list runs, newest first")
     p.add_argument("--json", action="store_true")
     p = command("show", "a run's timeline: steps, tools, rationale, results")
@@ -132,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else list(argv)
     asked = next((word for word in argv if not word.startswith("-")), None)
-    args = build_parser(asked if asked in COMMANDS else None).parse_args(argv)
+    before = argv[: argv.index(asked)] if asked is not None else argv
+    if asked not in COMMANDS or {"-h", "--help"} & set(before):
+        asked = None  # the top-level help, or an error, lists every command
+    args = build_parser(asked).parse_args(argv)
     try:
         if args.command == "serve":
             return serve_main([])
@@ -146,13 +152,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = globals()[f"cmd_{args.command}"]
         return int(handler(ws, args))
     except NexusError as exc:
+        try:  # what was found before the error comes first
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
         print(f"nexus: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `nexus log | head`: the reader had enough
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
-        os.close(devnull)
+        _silence_stdout()
         return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is left in its buffer for a closed pipe would make
+    the interpreter's exit print a traceback and exit 120."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_run(ws: Workspace, args: argparse.Namespace) -> int:

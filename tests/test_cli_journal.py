@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -334,3 +335,55 @@ def test_a_reader_that_stops_early_ends_the_search_quietly(tmp_path: Path) -> No
     assert got.startswith(b'{"id": ')
     assert search.returncode == 0
     assert search.stderr == ""
+
+
+FAILING_SEARCH = """
+import sys
+from nexus_ls import cli
+from nexus_ls.errors import NexusError
+from nexus_ls.journal import store
+
+found = store.Journal.events
+
+def events(self, **filters):  # the journal replaced under the search, after three events
+    for n, event in enumerate(found(self, **filters)):
+        if n == 3:
+            raise NexusError("cannot search the journal: it was replaced during the search")
+        yield event
+
+store.Journal.events = events
+sys.exit(cli.main(["log", "--json"]))
+"""
+
+
+def test_an_error_mid_search_comes_after_what_was_found(tmp_path: Path) -> None:
+    from nexus_ls.journal import Journal, Redactor
+
+    repo = make_repo(tmp_path / "proj", {"a.txt": "a\n"})
+    journal = Journal(repo / ".git" / "nexus" / "journal.jsonl", Redactor({}))
+    for n in range(10):
+        journal.log("INFO", "tool", f"event {n}", run="20240101-aaa")
+    journal.close()
+    env = {k: v for k, v in clean_env().items() if k != "PYTHONUNBUFFERED"}  # as for a user
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_SEARCH],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, as `2>&1` gives a terminal or a file
+        text=True,
+        timeout=60,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 2
+    assert [json.loads(line)["message"] for line in lines[:3]] == ["event 0", "event 1", "event 2"]
+    assert lines[3:] == [
+        "nexus: error: cannot search the journal: it was replaced during the search"
+    ]
+
+
+def test_help_before_the_command_lists_every_command(tmp_path: Path) -> None:
+    for argv in (["-h", "log"], ["--help", "run"], ["--help"]):
+        shown = nexus(tmp_path, *argv).stdout
+        for command in ("run", "runs", "show", "diff", "log", "export", "memory", "serve"):
+            assert f"    {command} " in shown, (argv, command)
