@@ -178,7 +178,11 @@ def _no_scan(*_args: object, **_kwargs: object) -> list[str]:
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> Pair:
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pair:
+    # Both worktrees' commits at one moment: a step's commit id holds its time, and the
+    # two are made one after the other, sometimes either side of a second's turn.
+    for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
+        monkeypatch.setenv(name, "2026-01-01T00:00:00Z")
     return Pair(tmp_path)
 
 
