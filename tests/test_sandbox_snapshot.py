@@ -271,3 +271,37 @@ def test_a_path_git_refuses_is_said_not_dropped(tmp_path: Path) -> None:
     write(root, "GIT~1", "a name Windows would take for .git\n")
     with pytest.raises(NexusError, match="invalid path 'GIT~1'"):
         snapshot(open_workspace(root))
+
+
+def test_a_folder_become_a_link_keeps_the_tracked_files_ignore_rules_match(
+    tmp_path: Path,
+) -> None:
+    """A tracked folder replaced by a link to another: git holds nothing behind a link,
+    and a tracked file that `.gitignore` matches is still the user's."""
+    root = make_repo(tmp_path / "proj", {"keep.log": "tracked\n", "d/file": "in\n"})
+    write(root, ".gitignore", "*.log\n")
+    commit_all(root, "ignore logs, keep the one tracked")
+    write(root, "other/file", "out\n")
+    shutil.rmtree(root / "d")
+    os.symlink("other", root / "d")
+    sha = snapshot(open_workspace(root))
+    assert tree_modes(root, sha) == {
+        ".gitignore": "100644",
+        "keep.log": "100644",
+        "d": "120000",
+        "other/file": "100644",
+    }
+
+
+def test_a_change_in_the_second_the_index_was_written_is_seen(tmp_path: Path) -> None:
+    """Git checks the content of a file whose time is not older than the index's ("racily
+    clean"); the snapshot's copy of the index must keep the index's time for that."""
+    root = make_repo(tmp_path / "proj", {"f": "aaaa\n"})
+    write(root, "f", "bbbb\n")
+    os.utime(root / "f", (1.7e9 + 0.1,) * 2)
+    run(root, "add", "f")
+    write(root, "f", "dddd\n")  # same size, same second as the index
+    os.utime(root / "f", (1.7e9 + 0.9,) * 2)
+    os.utime(root / ".git" / "index", (1.7e9 + 0.5,) * 2)
+    sha = snapshot(open_workspace(root))
+    assert tree_files(root, sha) == {"f": b"dddd\n"}

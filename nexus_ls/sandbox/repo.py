@@ -218,7 +218,7 @@ def stage_paths(
     """Stage exactly `paths` (as `git status` names them), never the rest of the tree:
     `add -A .` re-hashes every file whose timestamp is too new to trust, and one file git
     cannot convert (an unknown `working-tree-encoding`) then fails the whole add."""
-    present = [p for p in paths if os.path.lexists(cwd / p)]
+    present = [p for p in paths if os.path.lexists(cwd / p) and not _behind_link(cwd, p)]
     gone = [p for p in paths if p not in present]
     excluded = [f":(exclude,literal){path}" for path in exclude]
     from_stdin = ("--pathspec-from-file=-", "--pathspec-file-nul")
@@ -228,6 +228,13 @@ def stage_paths(
             stdin = b"\0".join(os.fsencode(spec) for spec in specs) + b"\0"
             extra = ("-r", "--ignore-unmatch") if command[0] == "rm" else ()
             git(cwd, *command, *extra, *from_stdin, env=env, stdin=stdin)
+
+
+def _behind_link(root: Path, path: str) -> bool:
+    """Whether a folder on the way to `path` is a symlink: git holds no file behind one,
+    so what git has there is gone, whatever the link leads to."""
+    parts = path.rstrip("/").split("/")[:-1]
+    return any(os.path.islink(root.joinpath(*parts[: n + 1])) for n in range(len(parts)))
 
 
 def object_id(content: bytes, kind: str = "blob", hex_length: int = 40) -> str:

@@ -91,19 +91,23 @@ def _write_tree(
     with tempfile.TemporaryDirectory(dir=ws.state_dir, prefix="snapshot-") as tmp:
         index = Path(tmp) / "index"
         env = {"GIT_INDEX_FILE": str(index)}
-        left_out: list[str] = []
         if user_index.is_file():
             # Starting from the user's index lets git reuse its stat cache: only changed
-            # files are hashed again, and what the user staged is there already.
-            shutil.copyfile(user_index, index)
+            # files are hashed again, and what the user staged is there already. Its
+            # times too: a copy newer than the files would make git trust a file changed
+            # in the second the user's index was written ("racily clean").
+            shutil.copy2(user_index, index)
             try:
                 left_out = _add_all(ws, env, sensitive)
+                return git(ws.root, "write-tree", env=env), left_out
             except NexusError:
-                # A copy may be unreadable on its own (a split index, say); start empty.
-                index.unlink()
-                left_out = _add_all(ws, env, sensitive)
-        else:
-            left_out = _add_all(ws, env, sensitive)
+                pass  # a copy may be unreadable on its own (a split index, say)
+        # From HEAD's tree, so that every tracked file the working tree still holds stays
+        # tracked (an ignored one too); from nothing in a repository without commits.
+        index.unlink(missing_ok=True)
+        if run_git(ws.root, "read-tree", "HEAD", env=env).status != 0:
+            index.unlink(missing_ok=True)
+        left_out = _add_all(ws, env, sensitive)
         return git(ws.root, "write-tree", env=env), left_out
 
 
