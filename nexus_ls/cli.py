@@ -136,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     asked = next((word for word in argv if not word.startswith("-")), None)
     before = argv[: argv.index(asked)] if asked is not None else argv
-    if asked not in COMMANDS or {"-h", "--help"} & set(before):
+    asks_help = any(w == "-h" or (len(w) > 2 and "--help".startswith(w)) for w in before)
+    if asked not in COMMANDS or asks_help:
         asked = None  # the top-level help, or an error, lists every command
     args = build_parser(asked).parse_args(argv)
     try:

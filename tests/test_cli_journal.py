@@ -383,7 +383,7 @@ def test_an_error_mid_search_comes_after_what_was_found(tmp_path: Path) -> None:
 
 
 def test_help_before_the_command_lists_every_command(tmp_path: Path) -> None:
-    for argv in (["-h", "log"], ["--help", "run"], ["--help"]):
+    for argv in (["-h", "log"], ["--help", "run"], ["--he", "log"], ["--help"]):
         shown = nexus(tmp_path, *argv).stdout
         for command in ("run", "runs", "show", "diff", "log", "export", "memory", "serve"):
             assert f"    {command} " in shown, (argv, command)

@@ -4,8 +4,10 @@ fresh checkout of the new base would, whatever the last run left in it."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from nexus_ls.run_review import RunReview
 from nexus_ls.runs import RunRecord, RunStore
 from nexus_ls.sandbox import create_worktree, open_workspace, remove_worktree, worktree_path
 from nexus_ls.sandbox import pool as pool_module
-from nexus_ls.sandbox.pool import CLEAN_MARK, POOL_ENV, pool_size, pooled
+from nexus_ls.sandbox.pool import CLEAN_MARK, LOCK_TEXT, POOL_ENV, pool_size, pooled
 from nexus_ls.sandbox.repo import Workspace
 from nexus_ls.sandbox.worktree import release_worktree
 
@@ -338,7 +340,72 @@ def test_a_kept_worktree_another_process_is_moving_is_left_alone(repo: Path) -> 
     remove_worktree(ws, "r1")
     (kept,) = pooled(ws)
     admin = admin_of(ws, kept)
-    (admin / "locked").write_text("moved by NEXUS\n")  # another process, mid-move
+    (admin / "locked").write_text(f"{LOCK_TEXT} {os.getpid()}\n")  # alive, mid-move
     new = create_worktree(ws, "r2", base)
     assert admin_of(ws, new) != admin  # a fresh checkout instead
     assert pooled(ws) == [kept] and (admin / CLEAN_MARK).is_file()
+
+
+KILLED_TAKE = """
+import os, signal, sys
+from nexus_ls.sandbox import create_worktree, open_workspace
+from nexus_ls.sandbox import pool
+
+moved = pool._git
+
+def killed_after_checkout(admin, worktree, *args):
+    moved(admin, worktree, *args)
+    if args[0] == "checkout":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+pool._git = killed_after_checkout
+create_worktree(open_workspace(sys.argv[1]), "r2", sys.argv[2])
+"""
+
+
+def test_a_take_killed_midway_leaves_nothing_a_discard_cannot_remove(repo: Path) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    killed = subprocess.run([sys.executable, "-c", KILLED_TAKE, str(repo), base])
+    assert killed.returncode == -signal.SIGKILL
+    assert "locked" in run(repo, "worktree", "list", "--porcelain")  # as the kill left it
+    create_worktree(ws, "r3", base)  # the next run's start sweeps
+    remove_worktree(ws, "r2")  # what `nexus discard` does for the run that died
+    assert run(repo, "branch", "--list", "nexus/r2") == ""
+    assert "locked" not in run(repo, "worktree", "list", "--porcelain")
+    assert worktrees_git_knows(repo) == 2  # the user's and r3's
+
+
+def test_a_take_while_a_park_publishes_leaves_it_kept(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    rename = os.rename
+    took: list[bool] = []
+
+    def then_take(old: str | Path, new: str | Path) -> None:
+        rename(old, new)
+        if Path(old).name.startswith(".parking-") and not took:  # just listed
+            took.append(pool_module.take(ws, worktree_path(ws, "r2"), "nexus/r2", base))
+
+    monkeypatch.setattr(pool_module.os, "rename", then_take)
+    assert release_worktree(ws, "r1")
+    monkeypatch.undo()
+    assert took == [False]  # it saw the park under way and left the worktree to it
+    (kept,) = pooled(ws)
+    assert run(kept, "status", "--porcelain", "--ignored") == ""
+
+
+def test_a_leftover_with_a_number_no_pid_can_be_is_swept(repo: Path) -> None:
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    (kept,) = pooled(ws)
+    kept.rename(kept.with_name(f".parking-r1-{10**15}"))  # as an earlier NEXUS named them
+    create_worktree(ws, "r2", base)
+    assert [p.name for p in (ws.state_dir / "pool").iterdir()] == []

@@ -38,6 +38,7 @@ MAX_SIZE = 64
 CLEAN_MARK = "nexus-kept"  # in git's metadata for the worktree, which no run can write
 PARKING, CLAIM = ".parking-", ".claim-"  # private names: `-<pid>` ends them
 STALE_LOCK_S = 60
+LOCK_TEXT = "moved by NEXUS, pid"  # then the pid: what `git worktree list` shows as reason
 
 
 def pool_size(environ: Mapping[str, str] | None = None) -> int:
@@ -102,9 +103,13 @@ def park(ws: Workspace, worktree: Path) -> bool:
             _clean(admin, parking)
             (admin / CLEAN_MARK).write_text("cleaned when kept\n", encoding="utf-8")
             os.utime(parking)  # the pool's order: when it was kept
-            os.rename(parking, slot)  # listed from here on; a run waits for the lock
+            if len(pooled(ws)) >= size:  # filled by another process meanwhile
+                raise NexusError("the pool is full")
+            # Git's side first: listed from the rename on, it must be findable (and then
+            # seen locked, so left alone) at once.
+            (admin / "gitdir").write_text(f"{slot / '.git'}\n", encoding="utf-8")
+            os.rename(parking, slot)
             place = slot
-            _link(admin, slot)
     except BaseException as exc:
         if place != worktree:
             _drop(ws, place)  # unlocked now, so the prune forgets it
@@ -160,21 +165,30 @@ def _moving(admin: Path) -> bool:
 
 
 def _sweep(ws: Workspace) -> None:
-    """Drop what a process killed while it kept or took a worktree left under its private
-    name (which carries its pid), so no worktree is lost for good."""
+    """Drop what a process killed while it kept or took a worktree left: its git lock,
+    which would keep `git worktree prune` off git's metadata for it (and its branch
+    checked out there) for good, and the worktree under its private name. Both carry
+    the mover's pid."""
+    with suppress(OSError):
+        for admin in (ws.common_dir / "worktrees").iterdir():
+            with suppress(OSError):
+                said = (admin / "locked").read_text(encoding="utf-8")
+                if said.startswith(LOCK_TEXT) and not _alive(said.strip()):
+                    (admin / "locked").unlink()
     with suppress(OSError):
         for entry in os.scandir(pool_dir(ws)):
-            if entry.name.startswith((PARKING, CLAIM)) and not _alive(entry.name):
+            if entry.name.startswith(".") and not _alive(entry.name):
                 _drop(ws, Path(entry.path))
 
 
-def _alive(private_name: str) -> bool:
-    pid = private_name.rsplit("-", 1)[-1]
+def _alive(named: str) -> bool:
+    """Whether the process whose pid ends `named` (after its last `-` or space) runs."""
+    pid = named.replace(" ", "-").rsplit("-", 1)[-1]
     if not pid.isdigit():
-        return False
+        return False  # a name from before pids were in them
     try:
         os.kill(int(pid), 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except OSError:
         return True  # another user's: alive
@@ -204,7 +218,7 @@ def _locked(admin: Path) -> Iterator[None]:
     """Git's own worktree lock, held while the worktree moves: a `git worktree prune` from
     another process must not take its metadata while the two disagree on where it is."""
     lock = admin / "locked"
-    lock.write_text("moved by NEXUS\n", encoding="utf-8")
+    lock.write_text(f"{LOCK_TEXT} {os.getpid()}\n", encoding="utf-8")
     try:
         yield
     finally:
