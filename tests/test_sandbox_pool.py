@@ -108,6 +108,15 @@ def fresh_checkout(root: Path, base: str, where: Path) -> Path:
     return where
 
 
+def one_kept(repo: Path) -> tuple[Workspace, str]:
+    """The workspace and its HEAD, after one run's worktree was discarded into the pool."""
+    ws = open_workspace(repo)
+    base = run(repo, "rev-parse", "HEAD")
+    create_worktree(ws, "r1", base)
+    remove_worktree(ws, "r1")
+    return ws, base
+
+
 def test_a_recycled_worktree_is_byte_identical_to_a_fresh_one(repo: Path, tmp_path: Path) -> None:
     ws = open_workspace(repo)
     first = run(repo, "rev-parse", "HEAD")
@@ -146,10 +155,7 @@ def test_a_recycled_worktree_is_byte_identical_to_a_fresh_one(repo: Path, tmp_pa
 
 
 def test_a_recycled_worktree_gets_new_commits_on_its_own_branch(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     new = create_worktree(ws, "r2", base)
     write(new, "step.txt", "one step\n")
     run(new, "add", "step.txt")
@@ -185,10 +191,7 @@ def test_a_bad_pool_size_is_refused_saying_what_works() -> None:
 
 
 def test_a_kept_worktree_that_cannot_be_moved_gives_way_to_a_fresh_one(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     (kept,) = pooled(ws)
     admin = Path(run(kept, "rev-parse", "--absolute-git-dir"))
     (admin / "index.lock").write_text("")  # a git that died in it
@@ -224,10 +227,7 @@ def test_release_keeps_the_branch(repo: Path) -> None:
 def test_a_worktree_in_the_pool_that_park_did_not_clean_is_not_used(repo: Path) -> None:
     """Only `park` cleans: a worktree that reached the pool any other way (an older NEXUS,
     a move by hand) is dropped, and the run gets a fresh checkout."""
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     (kept,) = pooled(ws)
     admin = admin_of(ws, kept)
     (admin / CLEAN_MARK).unlink()
@@ -319,10 +319,7 @@ def test_a_park_interrupted_while_it_cleans_leaves_nothing_behind(
 
 
 def test_what_a_killed_process_left_under_a_private_name_is_swept(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     (kept,) = pooled(ws)
     gone = subprocess.Popen(["true"])
     gone.wait()  # a pid no process has now
@@ -334,10 +331,7 @@ def test_what_a_killed_process_left_under_a_private_name_is_swept(repo: Path) ->
 
 
 def test_a_kept_worktree_another_process_is_moving_is_left_alone(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     (kept,) = pooled(ws)
     admin = admin_of(ws, kept)
     (admin / "locked").write_text(f"{LOCK_TEXT} {os.getpid()}\n")  # alive, mid-move
@@ -364,10 +358,7 @@ create_worktree(open_workspace(sys.argv[1]), "r2", sys.argv[2])
 
 
 def test_a_take_killed_midway_leaves_nothing_a_discard_cannot_remove(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     killed = subprocess.run([sys.executable, "-c", KILLED_TAKE, str(repo), base])
     assert killed.returncode == -signal.SIGKILL
     assert "locked" in run(repo, "worktree", "list", "--porcelain")  # as the kill left it
@@ -401,10 +392,7 @@ def test_a_take_while_a_park_publishes_leaves_it_kept(
 
 
 def test_a_leftover_with_a_number_no_pid_can_be_is_swept(repo: Path) -> None:
-    ws = open_workspace(repo)
-    base = run(repo, "rev-parse", "HEAD")
-    create_worktree(ws, "r1", base)
-    remove_worktree(ws, "r1")
+    ws, base = one_kept(repo)
     (kept,) = pooled(ws)
     kept.rename(kept.with_name(f".parking-r1-{10**15}"))  # as an earlier NEXUS named them
     create_worktree(ws, "r2", base)
