@@ -124,8 +124,8 @@ def _add_all(ws: Workspace, env: dict[str, str], sensitive: Sequence[str]) -> li
     changed = sorted({path for _, path in entries} - set(left_out))
     # A tracked path that is a folder now (a file replaced by a repository, say) is one
     # update-index would drop: `add` makes the gitlink, or says why it cannot.
-    folders = {path for code, path in entries if code != "??" and _is_folder(ws.root / path)}
-    _stage(ws.root, changed, env, plain=not folders)
+    folder = any(code != "??" and _is_folder(ws.root / path) for code, path in entries)
+    _stage(ws.root, changed, env, plain=not folder)
     return left_out
 
 
